@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every tool the build and the tests need into project-local,
+# git-ignored folders. Idempotent: a second run only checks versions.
+# Nothing here downloads a binary from outside the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS="$ROOT/.tools"
+# Must equal the `wasm-bindgen` pinned by the `worker` crate in Cargo.toml.
+WASM_BINDGEN_VERSION=0.2.130
+WORKER_BUILD_VERSION=0.8.7
+
+mkdir -p "$TOOLS"
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+cargo_tool() { # crate version binary
+  local crate=$1 version=$2 bin=$3
+  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q "$version"; then
+    return 0
+  fi
+  log "cargo install $crate $version (several minutes on a cold machine)"
+  # Without --locked: the published lock files of these tools do not build with
+  # the current toolchain (checked on these machines).
+  cargo install "$crate" --version "$version" --root "$TOOLS" --quiet
+}
+cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build
+
+# npm: reinstall only when package-lock.json changed since the last install.
+stamp="$ROOT/node_modules/.hubgate-lock-stamp"
+if [ ! -f "$stamp" ] || ! cmp -s "$stamp" package-lock.json; then
+  log "npm ci"
+  WRANGLER_SEND_METRICS=false npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+log "tools ready in .tools/ and node_modules/"
