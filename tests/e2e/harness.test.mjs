@@ -14,7 +14,7 @@ import { jwtVerify, createRemoteJWKSet, decodeProtectedHeader, decodeJwt, create
 import { startIdp, DEMO_USERS } from './support/idp.mjs';
 import { startRogueIdp, SCENARIOS } from './support/rogue-idp.mjs';
 import { startHubEcho } from './support/hub-echo.mjs';
-import { cookieJar, follow, clearIdpSession, startWorker, oidcLogin } from './support/worker.mjs';
+import { cookieJar, follow, clearIdpSession, startWorker, oidcLogin, openWebSocket, nextMessage } from './support/worker.mjs';
 import { freePort } from './support/ports.mjs';
 
 const rand = () => crypto.randomBytes(16).toString('base64url');
@@ -498,13 +498,18 @@ describe('fake hub (hub-echo)', () => {
     assert.equal(up.path, '/ws/user/alice/api/kernels/k1/channels');
     assert.equal(up.headers['x-forwarded-user'], 'alice');
 
-    const bad = new WebSocket(`${hub.url.replace('http', 'ws')}/not-ws`);
-    await assert.rejects(
-      new Promise((r, j) => {
-        bad.once('open', r);
-        bad.once('error', j);
-      }),
-    );
+    await assert.rejects(openWebSocket(`${hub.url}/not-ws`), (e) => e.status === 404);
+
+    // the helper sends the jar's cookies and an Origin, like a browser tab
+    const jar = cookieJar();
+    jar.set(hub.url, 'hubgate', 'xyz');
+    const ws2 = await openWebSocket(`${hub.url}/ws/x`, jar, { headers: { 'x-forwarded-user': 'bob' } });
+    ws2.send('hi');
+    assert.equal(await nextMessage(ws2), 'bob: hi');
+    ws2.close();
+    const up2 = hub.requests.filter((r) => r.upgrade).at(-1);
+    assert.equal(up2.headers.cookie, 'hubgate=xyz');
+    assert.equal(up2.headers.origin, hub.url);
   });
 });
 
@@ -601,13 +606,14 @@ export function add(a, b) { return inst.exports.add(a, b); }`,
 // Only when the real worker is built: one full login through it.
 const built = fs.existsSync(new URL('../../build/worker/shim.mjs', import.meta.url));
 describe('real worker smoke (skipped until build/ exists)', { skip: !built && 'build/worker/shim.mjs not built' }, () => {
-  test('oidcLogin through the built worker reaches the hub as alice', async () => {
-    const idp = await startIdp();
-    const hub = await startHubEcho();
-    const port = await freePort();
-    idp.setRedirectUris('hubgate-demo', [`http://127.0.0.1:${port}/hub/oauth_callback`]);
-    const w = await startWorker({
-      port,
+  let idp;
+  let hub;
+  let w;
+  const jar = cookieJar();
+  before(async () => {
+    idp = await startIdp();
+    hub = await startHubEcho();
+    w = await startWorker({
       bindings: {
         HUB_ORIGIN: hub.url,
         OIDC_ISSUER: idp.issuer,
@@ -619,19 +625,28 @@ describe('real worker smoke (skipped until build/ exists)', { skip: !built && 'b
         SESSION_SECRET: crypto.randomBytes(32).toString('base64'),
       },
     });
-    try {
-      const jar = cookieJar();
-      const { final, chain } = await oidcLogin(w, idp, 'alice', jar, '/hub/home');
-      const trail = chain.map((c) => `${c.status} ${c.method} ${c.url}`).join('\n');
-      assert.equal(final.status, 200, trail);
-      const echo = final.json();
-      assert.equal(echo.path, '/hub/home', trail);
-      assert.equal(echo.headers['x-forwarded-user'], 'alice');
-      assert.ok(jar.get('hubgate'), 'session cookie set');
-    } finally {
-      await w.close();
-      await hub.close();
-      await idp.close();
-    }
+    idp.setRedirectUris('hubgate-demo', [`${w.url}/hub/oauth_callback`]); // port 0: known only now
+  });
+  after(async () => {
+    await w?.close();
+    await hub?.close();
+    await idp?.close();
+  });
+
+  test('oidcLogin through the built worker reaches the hub as alice', async () => {
+    const { final, chain } = await oidcLogin(w, idp, 'alice', jar, '/hub/home');
+    const trail = chain.map((c) => `${c.status} ${c.method} ${c.url}`).join('\n');
+    assert.equal(final.status, 200, trail);
+    const echo = final.json();
+    assert.equal(echo.path, '/hub/home', trail);
+    assert.equal(echo.headers['x-forwarded-user'], 'alice');
+    assert.ok(jar.get('hubgate'), 'session cookie set');
+  });
+
+  test('WebSocket through the worker carries the identity', async () => {
+    const ws = await openWebSocket(`${w.url}/ws/user/alice/api/kernels/k/channels`, jar);
+    ws.send('hello');
+    assert.equal(await nextMessage(ws), 'alice: hello');
+    ws.close();
   });
 });

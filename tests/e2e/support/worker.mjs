@@ -368,3 +368,44 @@ export async function oidcLogin(worker, idp, username, jar, next = '/hub/', { ma
   const chain = [...first, ...rest];
   return { chain, final: chain.at(-1), interacted: true };
 }
+
+/**
+ * Open a WebSocket to `url` (http(s) or ws(s)) with the jar's cookies, like a
+ * browser tab would. Resolves with the open socket, or rejects with an error
+ * whose `status` is the HTTP status of a refused upgrade.
+ * @returns {Promise<import('ws').WebSocket>}
+ */
+export async function openWebSocket(url, jar, { headers = {}, timeoutMs = 5000 } = {}) {
+  const { default: WebSocket } = await import('ws');
+  const u = new URL(url);
+  const httpUrl = new URL(u);
+  httpUrl.protocol = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
+  u.protocol = httpUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+  const h = { origin: httpUrl.origin, ...headers };
+  const cookie = jar?.header(httpUrl);
+  if (cookie) h.cookie = cookie;
+  const ws = new WebSocket(u, { headers: h, handshakeTimeout: timeoutMs });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (req, res) => {
+      const err = new Error(`WebSocket upgrade refused: ${res.statusCode}`);
+      err.status = res.statusCode;
+      err.headers = res.headers;
+      res.resume();
+      ws.terminate();
+      reject(err);
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Next message on `ws` as text. */
+export function nextMessage(ws, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no WebSocket message in time')), timeoutMs);
+    ws.once('message', (d) => {
+      clearTimeout(t);
+      resolve(d.toString());
+    });
+  });
+}
