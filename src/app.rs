@@ -1,0 +1,301 @@
+//! One request through the worker: route, authenticate, decide. Everything
+//! is decided here and in the modules it calls; the edge only performs the
+//! `Outcome`.
+
+use crate::config::{self, Bindings, Config, ConfigError};
+use crate::cookies::{self, Context};
+use crate::http::{IncomingRequest, Method, Response};
+use crate::identity::Identity;
+use crate::io::{random_token, Io};
+use crate::jwks::KeyCache;
+use crate::oauth::{self, discovery::DiscoveryCache};
+use crate::pages;
+use crate::proxy::{self, ProxyPlan};
+use crate::router::{route, Route};
+use crate::session;
+
+/// Configuration plus the isolate's caches. Built once per isolate.
+pub struct App {
+    pub config: Config,
+    pub keys: KeyCache,
+    pub discovery: DiscoveryCache,
+}
+
+pub enum Outcome {
+    Respond(Response),
+    Proxy(ProxyPlan),
+    /// Call the hub's logout so it clears its cookies, then answer with
+    /// `then`, adding the hub's `Set-Cookie` headers (never its redirect).
+    Logout {
+        hub: ProxyPlan,
+        then: Response,
+    },
+}
+
+impl App {
+    pub fn from_bindings(env: &impl Bindings) -> Result<App, Vec<ConfigError>> {
+        Ok(App {
+            config: config::parse(env)?,
+            keys: KeyCache::default(),
+            discovery: DiscoveryCache::default(),
+        })
+    }
+}
+
+/// Facts about the request every handler needs.
+pub struct RequestCtx {
+    pub origin: String,
+    pub https: bool,
+}
+
+impl RequestCtx {
+    pub fn of(req: &IncomingRequest) -> Self {
+        RequestCtx {
+            origin: req.origin(),
+            https: req.is_https(),
+        }
+    }
+}
+
+/// Log the detail as one JSON line; give the client a generic page.
+pub fn fail(
+    io: &impl Io,
+    req: &IncomingRequest,
+    status: u16,
+    kind: &str,
+    detail: &str,
+) -> Response {
+    let id = random_token(io, 9);
+    io.log(&crate::log::line(
+        "error",
+        &[
+            ("kind", kind),
+            ("status", &status.to_string()),
+            ("detail", detail),
+            ("correlation_id", &id),
+            ("path", req.url.path()),
+        ],
+    ));
+    pages::error(status, &id, &req.headers, None)
+}
+
+/// The answer of a worker whose configuration does not parse.
+pub fn misconfigured(io: &impl Io, req: &IncomingRequest, errors: &[ConfigError]) -> Response {
+    let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    fail(io, req, 500, "config", &list.join("; "))
+}
+
+pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
+    let cfg = &app.config;
+    let ctx = RequestCtx::of(&req);
+    let r = route(&cfg.base_path, req.url.path());
+    match r {
+        Route::Health => Outcome::Respond(Response::json(
+            200,
+            &serde_json::json!({"status": "ok", "config": cfg.summary()}),
+        )),
+        Route::OAuthLogin => {
+            Outcome::Respond(match oauth::flow::login(app, &req, &ctx, io).await {
+                Ok(r) => r,
+                Err(e) => fail(io, &req, e.status(), "oauth_login", &e.to_string()),
+            })
+        }
+        Route::OAuthCallback => {
+            Outcome::Respond(match oauth::flow::callback(app, &req, &ctx, io).await {
+                Ok(r) => r,
+                Err(e) => fail(io, &req, e.status(), "oauth_callback", &e.to_string()),
+            })
+        }
+        Route::Logout => logout(cfg, &req, &ctx, io),
+        Route::LtiLogin
+        | Route::LtiLaunch
+        | Route::LtiConfig
+        | Route::LtiJwks
+        | Route::AssertionJwks => Outcome::Respond(fail(
+            io,
+            &req,
+            404,
+            "not_configured",
+            "route not enabled by this configuration",
+        )),
+        Route::Login | Route::Proxy => authenticated(app, req, &ctx, r, io),
+    }
+}
+
+fn login_href(cfg: &Config) -> String {
+    format!("{}hub/login", cfg.base_path)
+}
+
+fn authenticated(
+    app: &App,
+    req: IncomingRequest,
+    ctx: &RequestCtx,
+    r: Route,
+    io: &impl Io,
+) -> Outcome {
+    let cfg = &app.config;
+    match session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now()) {
+        Ok(s) => {
+            let mut plan = proxy::plan(cfg, &req, Some(&s.identity));
+            plan.set_cookies.extend(s.reissue);
+            Outcome::Proxy(plan)
+        }
+        Err(e) => {
+            if !matches!(e, session::SessionError::Missing) {
+                io.log(&crate::log::line(
+                    "session_rejected",
+                    &[("detail", &e.to_string()), ("path", req.url.path())],
+                ));
+            }
+            if r == Route::Login {
+                return Outcome::Respond(login_page(cfg, &req));
+            }
+            if cfg.pass_authorization && req.headers.get("authorization").is_some() {
+                // Hub API tokens: the hub checks them itself.
+                return Outcome::Proxy(proxy::plan(cfg, &req, None));
+            }
+            Outcome::Respond(unauthenticated(cfg, &req, io))
+        }
+    }
+}
+
+fn is_navigation(req: &IncomingRequest) -> bool {
+    if req.method != Method::Get {
+        return false;
+    }
+    match req.headers.get("sec-fetch-mode") {
+        Some(mode) => mode == "navigate",
+        None => req
+            .headers
+            .get("accept")
+            .is_some_and(|a| a.contains("text/html")),
+    }
+}
+
+fn unauthenticated(cfg: &Config, req: &IncomingRequest, io: &impl Io) -> Response {
+    if is_navigation(req) {
+        let mut next = req.url.path().to_string();
+        if let Some(q) = req.url.query() {
+            next.push('?');
+            next.push_str(q);
+        }
+        let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        return Response::redirect(&format!("{}?next={enc}", login_href(cfg)));
+    }
+    let id = random_token(io, 9);
+    Response::json(
+        401,
+        &serde_json::json!({"status": 401, "error": "Not signed in", "login_url": login_href(cfg), "correlation_id": id}),
+    )
+}
+
+fn login_page(cfg: &Config, req: &IncomingRequest) -> Response {
+    let next = req
+        .query_param("next")
+        .filter(|n| crate::redirect::safe_path(n).is_some());
+    let mut href = format!("{}hub/oauth_login", cfg.base_path);
+    if let Some(n) = &next {
+        href.push_str("?next=");
+        href.extend(url::form_urlencoded::byte_serialize(n.as_bytes()));
+    }
+    match &cfg.oauth {
+        Some(_) if cfg.auto_login => Response::redirect(&href),
+        Some(_) => pages::login(
+            &[pages::LoginChoice {
+                label: &cfg.login_service,
+                href: &href,
+            }],
+            false,
+        ),
+        None => pages::login(&[], true),
+    }
+}
+
+fn logout(cfg: &Config, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Outcome {
+    let identity: Option<Identity> =
+        session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now())
+            .ok()
+            .map(|s| s.identity);
+    let mut then = match cfg
+        .oauth
+        .as_ref()
+        .and_then(|o| o.logout_redirect_url.as_ref())
+    {
+        Some(u) => Response::redirect(u.as_str()),
+        None => pages::signed_out(&login_href(cfg)),
+    };
+    then.headers.push("Set-Cookie", session::clear(ctx.https));
+    for c in hub_cookie_expiry(cfg, req) {
+        then.headers.push("Set-Cookie", c);
+    }
+    let mut hub_req = req.clone();
+    hub_req.method = Method::Get;
+    hub_req.body = None;
+    let mut hub = proxy::plan(cfg, &hub_req, identity.as_ref());
+    hub.url = {
+        let mut u = cfg.hub_origin.clone();
+        u.set_path(&format!("{}hub/logout", cfg.base_path));
+        u.to_string()
+    };
+    Outcome::Logout { hub, then }
+}
+
+/// Expire the hub's login cookies so the identity the worker vouches for
+/// next is the one the hub logs in (DESIGN.md, "Identity handed to the hub").
+pub fn hub_cookie_expiry(cfg: &Config, req: &IncomingRequest) -> Vec<String> {
+    let base = &cfg.base_path;
+    let mut out = vec![
+        cookies::expire_hub_cookie("jupyterhub-hub-login", &format!("{base}hub/")),
+        cookies::expire_hub_cookie("jupyterhub-session-id", base),
+    ];
+    for (name, _) in cookies::parse_request_cookies(&req.headers) {
+        if let Some(user) = name.strip_prefix("jupyterhub-user-") {
+            out.push(cookies::expire_hub_cookie(
+                &name,
+                &format!("{base}user/{user}/"),
+            ));
+        }
+    }
+    out
+}
+
+/// After a verified login or launch: session cookie, hub cookies expired,
+/// and through the hub's `/hub/login` so the hub logs in this identity.
+pub fn start_session(
+    cfg: &Config,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    identity: &Identity,
+    next: &str,
+    cookie_ctx: Context,
+    io: &impl Io,
+) -> Response {
+    let sid = random_token(io, 16);
+    let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    let mut resp = Response::redirect(&format!("{}?next={enc}", login_href(cfg)));
+    resp.headers.push(
+        "Set-Cookie",
+        session::mint(
+            &cfg.session,
+            identity,
+            &sid,
+            &ctx.origin,
+            ctx.https,
+            cookie_ctx,
+            io.now(),
+        ),
+    );
+    for c in hub_cookie_expiry(cfg, req) {
+        resp.headers.push("Set-Cookie", c);
+    }
+    io.log(&crate::log::line(
+        "login",
+        &[
+            ("user", &identity.username),
+            ("method", identity.method.as_str()),
+            ("admin", &identity.admin.to_string()),
+            ("sid", &sid[..8]),
+        ],
+    ));
+    resp
+}

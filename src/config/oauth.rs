@@ -1,0 +1,123 @@
+//! The OAuth 2.0 / OIDC part of the configuration (GenericOAuthenticator's names).
+
+use super::{Bindings, ConfigError, Reader};
+use crate::secret::ClientSecret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuth {
+    /// `client_secret_basic` (GenericOAuthenticator's `basic_auth = True`).
+    Basic,
+    /// `client_secret_post`.
+    Post,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    /// Set for OpenID Connect: discovery fills the endpoints left unset, and
+    /// an id_token is required and verified.
+    pub issuer: Option<String>,
+    pub authorize_url: Option<url::Url>,
+    pub token_url: Option<url::Url>,
+    pub userdata_url: Option<url::Url>,
+    pub jwks_url: Option<url::Url>,
+    pub username_key: String,
+    pub callback_url: Option<url::Url>,
+    pub logout_redirect_url: Option<url::Url>,
+    pub scopes: Vec<String>,
+    pub extra_authorize_params: Vec<(String, String)>,
+    pub token_auth: TokenAuth,
+    /// Allowed clock skew for id_token `exp`/`iat`, seconds.
+    pub leeway: u64,
+}
+
+pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthConfig> {
+    let client_id = r.string("OAUTH_CLIENT_ID")?;
+    let client_secret = r.required("OAUTH_CLIENT_SECRET");
+    let issuer = r
+        .string("OIDC_ISSUER")
+        .map(|i| i.trim_end_matches('/').to_string());
+    if let Some(i) = &issuer {
+        r.check_url("OIDC_ISSUER", i);
+    }
+    let authorize_url = r.url("OAUTH2_AUTHORIZE_URL");
+    let token_url = r.url("OAUTH2_TOKEN_URL");
+    let userdata_url = r.url("OAUTH2_USERDATA_URL");
+    let jwks_url = r.url("OIDC_JWKS_URL");
+    if issuer.is_none() {
+        // Plain OAuth 2.0: nothing to discover, so every endpoint is needed.
+        for (name, v) in [
+            ("OAUTH2_AUTHORIZE_URL", &authorize_url),
+            ("OAUTH2_TOKEN_URL", &token_url),
+            ("OAUTH2_USERDATA_URL", &userdata_url),
+        ] {
+            if v.is_none() && r.string(name).is_none() {
+                r.errors.push(ConfigError::Missing(name));
+            }
+        }
+    }
+    let mut scopes = r.list("OAUTH_SCOPES");
+    if issuer.is_some() {
+        if scopes.is_empty() {
+            scopes = vec!["openid".into(), "profile".into(), "email".into()];
+        } else if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+    }
+    let extra_authorize_params = match r.json("OAUTH_EXTRA_AUTHORIZE_PARAMS") {
+        None => Vec::new(),
+        Some(serde_json::Value::Object(m)) => {
+            let mut out = Vec::new();
+            for (k, v) in m {
+                // These carry the flow's security; an operator must not be able to
+                // weaken them by accident.
+                if matches!(
+                    k.as_str(),
+                    "state"
+                        | "nonce"
+                        | "code_challenge"
+                        | "code_challenge_method"
+                        | "redirect_uri"
+                        | "client_id"
+                        | "response_type"
+                ) {
+                    r.invalid("OAUTH_EXTRA_AUTHORIZE_PARAMS", format!("may not set `{k}`"));
+                    continue;
+                }
+                match v {
+                    serde_json::Value::String(s) => out.push((k, s)),
+                    other => out.push((k, other.to_string())),
+                }
+            }
+            out
+        }
+        Some(_) => {
+            r.invalid("OAUTH_EXTRA_AUTHORIZE_PARAMS", "must be a JSON object");
+            Vec::new()
+        }
+    };
+    let basic = r.bool("OAUTH_BASIC_AUTH", true);
+    Some(OAuthConfig {
+        client_id,
+        client_secret: ClientSecret::new(client_secret.unwrap_or_default()),
+        issuer,
+        authorize_url,
+        token_url,
+        userdata_url,
+        jwks_url,
+        username_key: r
+            .string("OAUTH2_USERNAME_KEY")
+            .unwrap_or_else(|| "username".into()),
+        callback_url: r.url("OAUTH_CALLBACK_URL"),
+        logout_redirect_url: r.url("OAUTH_LOGOUT_REDIRECT_URL"),
+        scopes,
+        extra_authorize_params,
+        token_auth: if basic {
+            TokenAuth::Basic
+        } else {
+            TokenAuth::Post
+        },
+        leeway: r.u64_in("OAUTH_TIME_LEEWAY", 60, 0, 600),
+    })
+}

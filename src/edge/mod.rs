@@ -1,0 +1,62 @@
+//! wasm32 only: the Worker entry point. It converts between `worker` types
+//! and the core's values and performs the I/O the core asks for; it decides
+//! nothing itself.
+
+mod convert;
+mod io;
+mod proxy;
+
+use crate::app::{self, App, Outcome};
+use crate::config::{Bindings, ConfigError};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{event, Context, Env, Request, Response, Result};
+
+/// Bindings read from the Worker environment: vars and secrets are both strings.
+struct EnvBindings<'a>(&'a Env);
+
+impl Bindings for EnvBindings<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        let v = self
+            .0
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.0.var(name).map(|v| v.to_string()))
+            .ok()?;
+        (!v.trim().is_empty()).then_some(v)
+    }
+}
+
+type Parsed = Rc<std::result::Result<App, Vec<ConfigError>>>;
+
+thread_local! {
+    // Parsed once per isolate; the caches inside live as long as the isolate.
+    static APP: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+}
+
+fn app(env: &Env) -> Parsed {
+    APP.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| Rc::new(App::from_bindings(&EnvBindings(env))))
+            .clone()
+    })
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let io = io::WorkerIo::new(&env);
+    let app = app(&env);
+    let (incoming, original) = match convert::incoming(req).await {
+        Ok(pair) => pair,
+        Err(status) => return convert::bare_error(status),
+    };
+    let app = match app.as_ref() {
+        Ok(a) => a,
+        Err(errors) => return convert::response(app::misconfigured(&io, &incoming, errors)),
+    };
+    match app::handle(app, incoming, &io).await {
+        Outcome::Respond(r) => convert::response(r),
+        Outcome::Proxy(plan) => proxy::forward(&original, plan, &io).await,
+        Outcome::Logout { hub, then } => proxy::logout(hub, then, &io).await,
+    }
+}

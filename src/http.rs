@@ -1,0 +1,203 @@
+//! Plain request/response values the core reasons about. The edge converts
+//! `worker` types to and from these; nothing here does I/O.
+
+use std::fmt;
+
+/// Seconds since the Unix epoch. Always injected, never read from a clock here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    pub fn plus(self, secs: u64) -> UnixTime {
+        UnixTime(self.0.saturating_add(secs))
+    }
+    pub fn since(self, earlier: UnixTime) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Method {
+        match m.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// Header list that keeps repeated names apart (several `Set-Cookie`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl fmt::Debug for Headers {
+    // Cookie and Authorization values are credentials: never print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for (k, v) in &self.0 {
+            let lk = k.to_ascii_lowercase();
+            if lk == "cookie" || lk == "authorization" || lk == "set-cookie" {
+                list.entry(&(k, "<redacted>"));
+            } else {
+                list.entry(&(k, v));
+            }
+        }
+        list.finish()
+    }
+}
+
+impl Headers {
+    pub fn new() -> Self {
+        Headers(Vec::new())
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.remove(name);
+        self.push(name, value);
+    }
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    }
+}
+
+/// The parts of an incoming request the core decides on. The body is only
+/// present for the few routes that read a form (the LTI launch); proxied
+/// bodies stay streams in the edge.
+#[derive(Clone, Debug)]
+pub struct IncomingRequest {
+    pub method: Method,
+    pub url: url::Url,
+    pub headers: Headers,
+    pub body: Option<Vec<u8>>,
+}
+
+impl IncomingRequest {
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+    pub fn is_https(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+}
+
+/// A response fully decided by the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+    pub fn redirect(location: &str) -> Self {
+        let mut r = Response::new(302);
+        r.headers.push("Location", location);
+        r.headers.push("Cache-Control", "no-store");
+        r
+    }
+    pub fn html(status: u16, body: String) -> Self {
+        let mut r = Response::new(status);
+        r.headers.push("Content-Type", "text/html; charset=utf-8");
+        r.headers.push("Cache-Control", "no-store");
+        r.headers.push(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors *",
+        );
+        r.headers.push("X-Content-Type-Options", "nosniff");
+        r.body = body.into_bytes();
+        r
+    }
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let mut r = Response::new(status);
+        r.headers.push("Content-Type", "application/json");
+        r.headers.push("Cache-Control", "no-store");
+        r.headers.push("X-Content-Type-Options", "nosniff");
+        r.body = value.to_string().into_bytes();
+        r
+    }
+    pub fn with_cookie(mut self, set_cookie: String) -> Self {
+        self.headers.push("Set-Cookie", set_cookie);
+        self
+    }
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get("location")
+    }
+}
+
+/// An outbound HTTP call the core asks the edge to make (token endpoint,
+/// userinfo, JWKS, discovery). Bounded by a timeout and a body-size cap.
+#[derive(Clone, Debug)]
+pub struct OutboundRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Headers,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u32,
+    pub max_body_bytes: usize,
+}
+
+impl OutboundRequest {
+    pub fn get(url: &str) -> Self {
+        OutboundRequest {
+            method: Method::Get,
+            url: url.to_string(),
+            headers: Headers(vec![("Accept".into(), "application/json".into())]),
+            body: None,
+            timeout_ms: 5_000,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("timed out after {0} ms")]
+    Timeout(u32),
+    #[error("response body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("network error: {0}")]
+    Network(String),
+}

@@ -1,0 +1,462 @@
+//! Key sets: parsing a JWKS, verifying a JWT against it with the algorithm
+//! chosen by code, and the cache policy (when to fetch, what to trust).
+//!
+//! Policy (DESIGN.md, "Sessions, state and keys"): a key set is fresh for a
+//! TTL from `Cache-Control` clamped to [5 min, 24 h]; an unknown `kid` forces
+//! one refetch at most once per 30 s per set (the fetch that first filled the
+//! cache does not start that clock); when a fetch fails a stale set is used
+//! for up to 24 h past its freshness and the event is logged.
+
+use crate::http::{OutboundRequest, UnixTime};
+use crate::io::{Io, KvNamespace};
+use jwt_compact::{
+    alg::{Ed25519, Es256, Rsa, RsaPublicKey, StrongKey},
+    jwk::JsonWebKey,
+    Algorithm, AlgorithmExt, Claims, Header, Token, UntrustedToken,
+};
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub const MIN_TTL: u64 = 300;
+pub const MAX_TTL: u64 = 86_400;
+pub const DEFAULT_TTL: u64 = 3_600;
+pub const STALE_LIMIT: u64 = 86_400;
+pub const UNKNOWN_KID_COOLDOWN: u64 = 30;
+pub const MAX_JWKS_BYTES: usize = 128 * 1024;
+
+/// Signature algorithms hubgate can verify. `none` and every HMAC are absent
+/// on purpose: a key set holds public keys only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alg {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    EdDsa,
+}
+
+impl Alg {
+    pub fn parse(s: &str) -> Option<Alg> {
+        Some(match s {
+            "RS256" => Alg::Rs256,
+            "RS384" => Alg::Rs384,
+            "RS512" => Alg::Rs512,
+            "PS256" => Alg::Ps256,
+            "PS384" => Alg::Ps384,
+            "PS512" => Alg::Ps512,
+            "ES256" => Alg::Es256,
+            "EdDSA" => Alg::EdDsa,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Rs384 => "RS384",
+            Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+    fn fits(self, key: &PublicKey) -> bool {
+        matches!(
+            (self, key),
+            (
+                Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512,
+                PublicKey::Rsa(_)
+            ) | (Alg::Es256, PublicKey::P256(_))
+                | (Alg::EdDsa, PublicKey::Ed25519(_))
+        )
+    }
+}
+
+pub enum PublicKey {
+    /// At least 2048 bits (jwt-compact's `StrongKey`).
+    Rsa(StrongKey<RsaPublicKey>),
+    P256(<Es256 as Algorithm>::VerifyingKey),
+    Ed25519(<Ed25519 as Algorithm>::VerifyingKey),
+}
+
+pub struct Key {
+    pub kid: Option<String>,
+    /// The `alg` the JWK itself declares, if any; a token must then use exactly it.
+    pub alg: Option<Alg>,
+    pub key: PublicKey,
+}
+
+#[derive(Default)]
+pub struct KeySet {
+    pub keys: Vec<Key>,
+    /// Keys left out (encryption keys, unknown types, weak RSA, symmetric).
+    pub skipped: usize,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<_> = self
+            .keys
+            .iter()
+            .map(|k| k.kid.as_deref().unwrap_or("-"))
+            .collect();
+        f.debug_struct("KeySet")
+            .field("kids", &kids)
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("not a compact JWS")]
+    Malformed,
+    #[error("algorithm {0:?} is not accepted here")]
+    AlgorithmRefused(String),
+    #[error("no key with kid {0:?} in the key set")]
+    UnknownKid(Option<String>),
+    #[error("key {kid:?} does not fit algorithm {alg}")]
+    KeyAlgorithmMismatch { kid: Option<String>, alg: String },
+    #[error("signature does not verify with key {0:?}")]
+    BadSignature(Option<String>),
+    #[error("claims are not valid JSON of the expected shape")]
+    BadClaims,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    #[error("key set at {url} could not be fetched: {detail}")]
+    Unavailable { url: String, detail: String },
+}
+
+pub fn parse_key_set(json: &str) -> Result<KeySet, String> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        keys: Vec<serde_json::Value>,
+    }
+    let raw: Raw = serde_json::from_str(json).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut set = KeySet::default();
+    for v in raw.keys {
+        match parse_key(&v) {
+            Some(k) => set.keys.push(k),
+            None => set.skipped += 1,
+        }
+    }
+    Ok(set)
+}
+
+fn parse_key(v: &serde_json::Value) -> Option<Key> {
+    let field = |n: &str| v.get(n).and_then(|x| x.as_str()).map(str::to_string);
+    // RFC 7517 4.2: a key meant for encryption must not verify signatures.
+    if field("use").is_some_and(|u| u != "sig") {
+        return None;
+    }
+    let declared = field("alg");
+    let alg = match &declared {
+        Some(a) => Some(Alg::parse(a)?),
+        None => None,
+    };
+    let jwk: JsonWebKey<'_> = serde_json::from_value(v.clone()).ok()?;
+    let key = match &jwk {
+        JsonWebKey::Rsa { .. } => {
+            PublicKey::Rsa(StrongKey::try_from(RsaPublicKey::try_from(&jwk).ok()?).ok()?)
+        }
+        JsonWebKey::EllipticCurve { .. } => PublicKey::P256(TryFrom::try_from(&jwk).ok()?),
+        JsonWebKey::KeyPair { .. } => PublicKey::Ed25519(TryFrom::try_from(&jwk).ok()?),
+        _ => return None,
+    };
+    if alg.is_some_and(|a| !a.fits(&key)) {
+        return None;
+    }
+    Some(Key {
+        kid: field("kid"),
+        alg,
+        key,
+    })
+}
+
+/// Verify `token` with a key from `keys`. The algorithm is the header's only
+/// if it is in `allowed`, fits the key's type, and equals the key's own `alg`.
+pub fn verify_jwt<T: DeserializeOwned>(
+    token: &str,
+    keys: &KeySet,
+    allowed: &[Alg],
+) -> Result<(Header, Claims<T>), JwtError> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| JwtError::Malformed)?;
+    let alg = Alg::parse(untrusted.algorithm())
+        .filter(|a| allowed.contains(a))
+        .ok_or_else(|| JwtError::AlgorithmRefused(untrusted.algorithm().to_string()))?;
+    let kid = untrusted.header().key_id.clone();
+    let key = select_key(keys, kid.as_deref(), alg)?;
+    if key.alg.is_some_and(|a| a != alg) || !alg.fits(&key.key) {
+        return Err(JwtError::KeyAlgorithmMismatch {
+            kid,
+            alg: alg.name().into(),
+        });
+    }
+    let bad = |e: jwt_compact::ValidationError| match e {
+        jwt_compact::ValidationError::MalformedClaims(_) => JwtError::BadClaims,
+        _ => JwtError::BadSignature(kid.clone()),
+    };
+    let token: Token<T> = match (&key.key, alg) {
+        (PublicKey::Rsa(k), a) => {
+            let rsa = match a {
+                Alg::Rs256 => Rsa::rs256(),
+                Alg::Rs384 => Rsa::rs384(),
+                Alg::Rs512 => Rsa::rs512(),
+                Alg::Ps256 => Rsa::ps256(),
+                Alg::Ps384 => Rsa::ps384(),
+                _ => Rsa::ps512(),
+            };
+            rsa.validator::<T>(k.as_ref())
+                .validate(&untrusted)
+                .map_err(bad)?
+        }
+        (PublicKey::P256(k), _) => Es256.validator::<T>(k).validate(&untrusted).map_err(bad)?,
+        (PublicKey::Ed25519(k), _) => Ed25519
+            .validator::<T>(k)
+            .validate(&untrusted)
+            .map_err(bad)?,
+    };
+    let (header, claims) = token.into_parts();
+    Ok((header, claims))
+}
+
+fn select_key<'k>(keys: &'k KeySet, kid: Option<&str>, alg: Alg) -> Result<&'k Key, JwtError> {
+    match kid {
+        Some(kid) => keys
+            .keys
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid))
+            .ok_or_else(|| JwtError::UnknownKid(Some(kid.to_string()))),
+        // Without a kid, only an unambiguous key is acceptable.
+        None => {
+            let mut fitting = keys.keys.iter().filter(|k| alg.fits(&k.key));
+            match (fitting.next(), fitting.next()) {
+                (Some(k), None) => Ok(k),
+                _ => Err(JwtError::UnknownKid(None)),
+            }
+        }
+    }
+}
+
+pub fn has_kid(keys: &KeySet, kid: Option<&str>) -> bool {
+    match kid {
+        Some(kid) => keys.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
+        None => !keys.keys.is_empty(),
+    }
+}
+
+/// `max-age` from `Cache-Control`, clamped; `no-store`/`no-cache` mean the minimum.
+pub fn ttl_from_cache_control(header: Option<&str>) -> u64 {
+    let Some(h) = header else { return DEFAULT_TTL };
+    let mut ttl = None;
+    for d in h.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        if d == "no-store" || d == "no-cache" {
+            return MIN_TTL;
+        }
+        if let Some(v) = d.strip_prefix("max-age=") {
+            ttl = v.trim_matches('"').parse::<u64>().ok();
+        }
+    }
+    ttl.unwrap_or(DEFAULT_TTL).clamp(MIN_TTL, MAX_TTL)
+}
+
+/// One cached key set with the times the policy needs.
+pub struct CachedKeySet {
+    pub keys: Rc<KeySet>,
+    pub raw: String,
+    pub fetched_at: UnixTime,
+    pub ttl: u64,
+    /// When an unknown `kid` last forced a refetch.
+    pub forced_at: Option<UnixTime>,
+}
+
+impl CachedKeySet {
+    pub fn is_fresh(&self, now: UnixTime) -> bool {
+        now.since(self.fetched_at) < self.ttl
+    }
+    pub fn usable_when_stale(&self, now: UnixTime) -> bool {
+        now.since(self.fetched_at) < self.ttl + STALE_LIMIT
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchReason {
+    Empty,
+    Expired,
+    UnknownKid,
+}
+
+impl FetchReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            FetchReason::Empty => "empty",
+            FetchReason::Expired => "expired",
+            FetchReason::UnknownKid => "unknown_kid",
+        }
+    }
+}
+
+/// The pure decision: use what is cached, or fetch (and why).
+pub fn decide(
+    entry: Option<&CachedKeySet>,
+    kid: Option<&str>,
+    now: UnixTime,
+) -> Option<FetchReason> {
+    let Some(e) = entry else {
+        return Some(FetchReason::Empty);
+    };
+    if !e.is_fresh(now) {
+        return Some(FetchReason::Expired);
+    }
+    if has_kid(&e.keys, kid) {
+        return None;
+    }
+    let cooled = e
+        .forced_at
+        .is_none_or(|t| now.since(t) >= UNKNOWN_KID_COOLDOWN);
+    cooled.then_some(FetchReason::UnknownKid)
+}
+
+/// Key sets of this isolate, by URL.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RefCell<HashMap<String, CachedKeySet>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KvEntry {
+    fetched_at: u64,
+    ttl: u64,
+    jwks: String,
+}
+
+impl KeyCache {
+    /// The key set at `url` that should verify a token with `kid`, fetching
+    /// only when the policy says so.
+    pub async fn get(
+        &self,
+        io: &impl Io,
+        url: &str,
+        kid: Option<&str>,
+    ) -> Result<Rc<KeySet>, JwksError> {
+        let now = io.now();
+        if !self.entries.borrow().contains_key(url) {
+            self.load_from_kv(io, url).await;
+        }
+        let reason = decide(self.entries.borrow().get(url), kid, now);
+        let Some(reason) = reason else {
+            return Ok(self.entries.borrow()[url].keys.clone());
+        };
+        if reason == FetchReason::UnknownKid {
+            if let Some(e) = self.entries.borrow_mut().get_mut(url) {
+                e.forced_at = Some(now);
+            }
+        }
+        match fetch_key_set(io, url).await {
+            Ok((raw, keys, ttl)) => {
+                io.log(&crate::log::line(
+                    "jwks_fetched",
+                    &[
+                        ("url", url),
+                        ("reason", reason.as_str()),
+                        ("keys", &keys.keys.len().to_string()),
+                    ],
+                ));
+                let keys = Rc::new(keys);
+                let kv = serde_json::to_string(&KvEntry {
+                    fetched_at: now.0,
+                    ttl,
+                    jwks: raw.clone(),
+                })
+                .unwrap_or_default();
+                let forced_at = self.entries.borrow().get(url).and_then(|e| e.forced_at);
+                self.entries.borrow_mut().insert(
+                    url.to_string(),
+                    CachedKeySet {
+                        keys: keys.clone(),
+                        raw,
+                        fetched_at: now,
+                        ttl,
+                        forced_at,
+                    },
+                );
+                io.kv_put(KvNamespace::JwksCache, &kv_key(url), &kv, ttl + STALE_LIMIT)
+                    .await;
+                Ok(keys)
+            }
+            Err(detail) => {
+                let entries = self.entries.borrow();
+                match entries.get(url) {
+                    Some(e) if e.usable_when_stale(now) => {
+                        io.log(&crate::log::line(
+                            "jwks_stale_used",
+                            &[
+                                ("url", url),
+                                ("reason", reason.as_str()),
+                                ("error", &detail),
+                            ],
+                        ));
+                        Ok(e.keys.clone())
+                    }
+                    _ => Err(JwksError::Unavailable {
+                        url: url.to_string(),
+                        detail,
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn load_from_kv(&self, io: &impl Io, url: &str) {
+        let Some(raw) = io.kv_get(KvNamespace::JwksCache, &kv_key(url)).await else {
+            return;
+        };
+        let Ok(e) = serde_json::from_str::<KvEntry>(&raw) else {
+            return;
+        };
+        let Ok(keys) = parse_key_set(&e.jwks) else {
+            return;
+        };
+        self.entries.borrow_mut().insert(
+            url.to_string(),
+            CachedKeySet {
+                keys: Rc::new(keys),
+                raw: e.jwks,
+                fetched_at: UnixTime(e.fetched_at),
+                ttl: e.ttl,
+                forced_at: None,
+            },
+        );
+    }
+}
+
+fn kv_key(url: &str) -> String {
+    format!("jwks:{url}")
+}
+
+async fn fetch_key_set(io: &impl Io, url: &str) -> Result<(String, KeySet, u64), String> {
+    let mut req = OutboundRequest::get(url);
+    req.max_body_bytes = MAX_JWKS_BYTES;
+    let resp = io.fetch(req).await.map_err(|e| e.to_string())?;
+    if resp.status != 200 {
+        return Err(format!("status {}", resp.status));
+    }
+    let raw = String::from_utf8(resp.body).map_err(|_| "body is not UTF-8".to_string())?;
+    let keys = parse_key_set(&raw)?;
+    if keys.keys.is_empty() {
+        return Err("key set holds no usable signing key".into());
+    }
+    Ok((
+        raw,
+        keys,
+        ttl_from_cache_control(resp.headers.get("cache-control")),
+    ))
+}

@@ -1,0 +1,76 @@
+//! OAuth 2.0 authorization code flow with PKCE, and OpenID Connect on top.
+
+pub mod authorize;
+pub mod discovery;
+pub mod flow;
+pub mod id_token;
+pub mod token;
+pub mod userinfo;
+
+use crate::access::AccessError;
+use crate::flow_state::FlowError;
+use crate::jwks::{JwksError, JwtError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("OAuth login is not configured")]
+    NotConfigured,
+    #[error("`next` is not a same-origin path")]
+    UnsafeNext,
+    #[error("flow state: {0}")]
+    Flow(#[from] FlowError),
+    #[error("state was already used")]
+    StateReplayed,
+    #[error("identity provider returned error {error:?}")]
+    ProviderError { error: String, access_denied: bool },
+    #[error("authorization response carries iss {got:?}, expected {expected:?} (RFC 9207)")]
+    IssuerParamMismatch { got: String, expected: String },
+    #[error("authorization response has no code")]
+    MissingCode,
+    #[error("discovery failed: {0}")]
+    Discovery(String),
+    #[error("token endpoint unreachable or unusable: {0}")]
+    TokenEndpoint(String),
+    #[error("token endpoint refused the code: {0}")]
+    TokenRefused(String),
+    #[error("token response has no id_token (OpenID Connect)")]
+    MissingIdToken,
+    #[error("id_token: {0}")]
+    IdToken(#[from] JwtError),
+    #[error("id_token claim check failed: {0}")]
+    IdTokenClaims(#[from] id_token::ClaimError),
+    #[error("key set: {0}")]
+    Jwks(#[from] JwksError),
+    #[error("userinfo: {0}")]
+    Userinfo(String),
+    #[error("userinfo sub {userinfo:?} differs from id_token sub {id_token:?}")]
+    UserinfoSubMismatch { userinfo: String, id_token: String },
+    #[error("no username in claim {key:?} (claims present: {present})")]
+    NoUsername { key: String, present: String },
+    #[error("access: {0}")]
+    Access(#[from] AccessError),
+}
+
+impl OAuthError {
+    /// Status codes in one place (DESIGN.md, "Status codes follow the anchors").
+    pub fn status(&self) -> u16 {
+        use OAuthError::*;
+        match self {
+            NotConfigured => 404,
+            UnsafeNext | Flow(_) | StateReplayed | MissingCode | NoUsername { .. } => 400,
+            ProviderError {
+                access_denied: true,
+                ..
+            } => 403,
+            ProviderError { .. } => 400,
+            IssuerParamMismatch { .. }
+            | TokenRefused(_)
+            | MissingIdToken
+            | IdToken(_)
+            | IdTokenClaims(_)
+            | UserinfoSubMismatch { .. } => 401,
+            Discovery(_) | TokenEndpoint(_) | Jwks(_) | Userinfo(_) => 502,
+            Access(_) => 403,
+        }
+    }
+}
