@@ -2,6 +2,7 @@
 //! is decided here and in the modules it calls; the edge only performs the
 //! `Outcome`.
 
+use crate::assertion::AssertionCache;
 use crate::config::{self, Bindings, Config, ConfigError};
 use crate::cookies::{self, Context};
 use crate::http::{IncomingRequest, Method, Response};
@@ -19,6 +20,7 @@ pub struct App {
     pub config: Config,
     pub keys: KeyCache,
     pub discovery: DiscoveryCache,
+    pub assertions: AssertionCache,
 }
 
 pub enum Outcome {
@@ -38,6 +40,7 @@ impl App {
             config: config::parse(env)?,
             keys: KeyCache::default(),
             discovery: DiscoveryCache::default(),
+            assertions: AssertionCache::default(),
         })
     }
 }
@@ -106,18 +109,17 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
                 Err(e) => fail(io, &req, e.status(), "oauth_callback", &e.to_string()),
             })
         }
-        Route::Logout => logout(cfg, &req, &ctx, io),
-        Route::LtiLogin
-        | Route::LtiLaunch
-        | Route::LtiConfig
-        | Route::LtiJwks
-        | Route::AssertionJwks => Outcome::Respond(fail(
-            io,
-            &req,
-            404,
-            "not_configured",
-            "route not enabled by this configuration",
-        )),
+        Route::Logout => logout(app, &req, &ctx, io),
+        Route::AssertionJwks => Outcome::Respond(assertion_jwks(cfg)),
+        Route::LtiLogin | Route::LtiLaunch | Route::LtiConfig | Route::LtiJwks => {
+            Outcome::Respond(fail(
+                io,
+                &req,
+                404,
+                "not_configured",
+                "route not enabled by this configuration",
+            ))
+        }
         Route::Login | Route::Proxy => authenticated(app, req, &ctx, r, io),
     }
 }
@@ -137,6 +139,7 @@ fn authenticated(
     match session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now()) {
         Ok(s) => {
             let mut plan = proxy::plan(cfg, &req, Some(&s.identity));
+            attach_assertion(app, &mut plan, &s.sid, &s.identity, ctx, io);
             plan.set_cookies.extend(s.reissue);
             Outcome::Proxy(plan)
         }
@@ -211,11 +214,10 @@ fn login_page(cfg: &Config, req: &IncomingRequest) -> Response {
     }
 }
 
-fn logout(cfg: &Config, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Outcome {
-    let identity: Option<Identity> =
-        session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now())
-            .ok()
-            .map(|s| s.identity);
+fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Outcome {
+    let cfg = &app.config;
+    let current =
+        session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now()).ok();
     let mut then = match cfg
         .oauth
         .as_ref()
@@ -231,13 +233,50 @@ fn logout(cfg: &Config, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -
     let mut hub_req = req.clone();
     hub_req.method = Method::Get;
     hub_req.body = None;
-    let mut hub = proxy::plan(cfg, &hub_req, identity.as_ref());
+    let mut hub = proxy::plan(cfg, &hub_req, current.as_ref().map(|s| &s.identity));
+    if let Some(s) = &current {
+        attach_assertion(app, &mut hub, &s.sid, &s.identity, ctx, io);
+    }
     hub.url = {
         let mut u = cfg.hub_origin.clone();
         u.set_path(&format!("{}hub/logout", cfg.base_path));
         u.to_string()
     };
     Outcome::Logout { hub, then }
+}
+
+/// `X-Hubgate-Assertion` for the hub, reused from isolate memory while warm.
+fn attach_assertion(
+    app: &App,
+    plan: &mut ProxyPlan,
+    sid: &str,
+    identity: &Identity,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) {
+    let Some(keys) = &app.config.assertion else {
+        return;
+    };
+    let audience = app.config.hub_origin.origin().ascii_serialization();
+    let token = app.assertions.get_or_mint(
+        &keys.current,
+        sid,
+        identity,
+        &ctx.origin,
+        &audience,
+        io.now(),
+    );
+    plan.headers.push(proxy::ASSERTION_HEADER, token);
+}
+
+fn assertion_jwks(cfg: &Config) -> Response {
+    let body = match &cfg.assertion {
+        Some(keys) => keys.jwks(),
+        None => serde_json::json!({ "keys": [] }),
+    };
+    let mut r = Response::json(200, &body);
+    r.headers.set("Cache-Control", "public, max-age=300");
+    r
 }
 
 /// Expire the hub's login cookies so the identity the worker vouches for

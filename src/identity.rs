@@ -28,4 +28,8 @@ pub struct Identity {
     #[serde(default)]
     pub admin: bool,
     pub method: LoginMethod,
+    /// Claims the operator chose to hand to the hub as auth_state
+    /// (`ASSERTION_AUTH_STATE_CLAIMS`); kept small, it rides in the cookie.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub auth_state: serde_json::Map<String, serde_json::Value>,
 }

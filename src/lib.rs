@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod app;
+pub mod assertion;
 pub mod claims;
 pub mod config;
 pub mod cookies;

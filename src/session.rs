@@ -23,6 +23,8 @@ struct SessionClaims {
     #[serde(default)]
     admin: bool,
     sid: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    auth_state: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +70,7 @@ pub fn mint(
         groups: identity.groups.clone(),
         admin: identity.admin,
         sid: sid.into(),
+        auth_state: identity.auth_state.clone(),
     };
     let token = signing::mint(&cfg.secret, Purpose::Session, &claims, now, cfg.max_age);
     cookies::set_cookie(&cookie_name(https), &token, cfg.max_age, https, ctx)
@@ -99,6 +102,7 @@ pub fn verify(
         groups: c.groups,
         admin: c.admin,
         method: c.method,
+        auth_state: c.auth_state,
     };
     let reissue = v.used_previous_key.then(|| {
         // Keep the original expiry: rotation must not extend a session.

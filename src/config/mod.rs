@@ -22,7 +22,7 @@ pub enum ConfigError {
     NoLoginMethod,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     /// Path prefix every route lives under, always starting and ending with `/`.
     pub base_path: String,
@@ -34,6 +34,10 @@ pub struct Config {
     pub pass_authorization: bool,
     pub headers: IdentityHeaderNames,
     pub login_service: String,
+    /// Signs `X-Hubgate-Assertion`; absent: no assertion is sent.
+    pub assertion: Option<crate::assertion::AssertionKeys>,
+    /// Claims copied into the session and the assertion's `auth_state`.
+    pub auth_state_claims: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +139,9 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
         .string("LOGIN_SERVICE")
         .unwrap_or_else(|| "OAuth 2.0".into());
 
+    let assertion = crate::assertion::parse_config(&mut r);
+    let auth_state_claims = r.list("ASSERTION_AUTH_STATE_CLAIMS");
+
     if !r.errors.is_empty() {
         return Err(r.errors);
     }
@@ -152,6 +159,8 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
         pass_authorization,
         headers,
         login_service,
+        assertion,
+        auth_state_claims,
     })
 }
 
@@ -214,6 +223,9 @@ impl Config {
             "allowed_groups": self.access.allowed_groups.len(),
             "session_max_age": self.session.max_age,
             "session_secret_previous": self.session.previous.is_some(),
+            "assertion_kids": self.assertion.as_ref().map(|a| {
+                std::iter::once(a.current.kid.clone()).chain(a.previous.as_ref().map(|p| p.kid.clone())).collect::<Vec<_>>()
+            }),
         })
     }
 }

@@ -191,6 +191,7 @@ pub async fn callback(
         groups,
         admin,
         method: LoginMethod::Oauth,
+        auth_state: crate::assertion::select_auth_state(&claims, &cfg.auth_state_claims),
     };
     let mut resp = start_session(cfg, req, ctx, &identity, &flow.next, Context::TopLevel, io);
     resp.headers.push(

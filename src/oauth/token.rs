@@ -69,6 +69,9 @@ struct Raw {
 }
 
 pub fn parse(resp: &OutboundResponse) -> Result<TokenResponse, OAuthError> {
+    if resp.status >= 500 {
+        return Err(OAuthError::TokenEndpoint(format!("status {}", resp.status)));
+    }
     let raw: Result<Raw, _> = serde_json::from_slice(&resp.body);
     // RFC 6749 5.2: an `error` member is a failure, whatever the status says.
     if let Ok(Raw { error: Some(e), .. }) = &raw {
