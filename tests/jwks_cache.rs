@@ -1,0 +1,179 @@
+//! The key-set cache policy through `KeyCache`, with a scripted JWKS endpoint.
+
+mod common;
+use common::*;
+use hubgate::http::{FetchError, Headers, OutboundResponse};
+use hubgate::jwks::{ttl_from_cache_control, JwksError, KeyCache};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+const URL: &str = "https://lms.example.edu/jwks";
+
+fn serve(io: &TestIo, keys: Rc<RefCell<Vec<serde_json::Value>>>, cache_control: &'static str) {
+    io.route(URL, move |_| {
+        Ok(OutboundResponse {
+            status: 200,
+            headers: Headers(vec![("cache-control".into(), cache_control.into())]),
+            body: serde_json::json!({ "keys": keys.borrow().clone() })
+                .to_string()
+                .into_bytes(),
+        })
+    });
+}
+
+fn kids(set: &hubgate::jwks::KeySet) -> Vec<String> {
+    set.keys.iter().filter_map(|k| k.kid.clone()).collect()
+}
+
+#[test]
+fn ttl_comes_from_cache_control_clamped_to_5_min_and_24_h() {
+    assert_eq!(ttl_from_cache_control(Some("public, max-age=600")), 600);
+    assert_eq!(ttl_from_cache_control(Some("max-age=5")), 300);
+    assert_eq!(ttl_from_cache_control(Some("max-age=999999")), 86_400);
+    assert_eq!(ttl_from_cache_control(Some("no-store")), 300);
+    assert_eq!(ttl_from_cache_control(None), 3_600);
+}
+
+#[test]
+fn no_fetch_while_fresh_and_one_after_ttl() {
+    let io = TestIo::new();
+    let keys = Rc::new(RefCell::new(vec![Provider::new("a").jwk()]));
+    serve(&io, keys, "max-age=600");
+    let cache = KeyCache::default();
+    for _ in 0..1000 {
+        block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    }
+    assert_eq!(io.fetch_count(URL), 1);
+    io.advance(601);
+    block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    assert_eq!(io.fetch_count(URL), 2);
+}
+
+#[test]
+fn key_rotated_seconds_after_the_first_fill_is_picked_up() {
+    let io = TestIo::new();
+    let keys = Rc::new(RefCell::new(vec![Provider::new("old").jwk()]));
+    serve(&io, keys.clone(), "max-age=3600");
+    let cache = KeyCache::default();
+    block_on(cache.get(&io, URL, Some("old"))).unwrap();
+    keys.borrow_mut().push(Provider::new("new").jwk());
+    io.advance(3);
+    let set = block_on(cache.get(&io, URL, Some("new"))).unwrap();
+    assert!(kids(&set).contains(&"new".to_string()));
+    assert_eq!(io.fetch_count(URL), 2);
+}
+
+#[test]
+fn unknown_kid_refetches_at_most_once_per_30_seconds() {
+    let io = TestIo::new();
+    serve(
+        &io,
+        Rc::new(RefCell::new(vec![Provider::new("a").jwk()])),
+        "max-age=3600",
+    );
+    let cache = KeyCache::default();
+    block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    for _ in 0..100 {
+        block_on(cache.get(&io, URL, Some("forged"))).unwrap();
+    }
+    assert_eq!(io.fetch_count(URL), 2);
+    io.advance(30);
+    block_on(cache.get(&io, URL, Some("forged"))).unwrap();
+    assert_eq!(io.fetch_count(URL), 3);
+}
+
+#[test]
+fn keeps_serving_stale_keys_for_24_hours_when_the_endpoint_is_down() {
+    let io = TestIo::new();
+    serve(
+        &io,
+        Rc::new(RefCell::new(vec![Provider::new("a").jwk()])),
+        "max-age=300",
+    );
+    let cache = KeyCache::default();
+    block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    io.route(URL, |_| {
+        Err(FetchError::Network("connection refused".into()))
+    });
+    io.advance(300 + 86_399);
+    assert_eq!(
+        kids(&block_on(cache.get(&io, URL, Some("a"))).unwrap()),
+        ["a"]
+    );
+    assert!(io.logged("jwks_stale_used"));
+    io.advance(2);
+    assert!(matches!(
+        block_on(cache.get(&io, URL, Some("a"))),
+        Err(JwksError::Unavailable { .. })
+    ));
+}
+
+#[test]
+fn empty_cache_and_endpoint_down_is_an_error() {
+    let io = TestIo::new();
+    io.route(URL, |_| {
+        Ok(OutboundResponse {
+            status: 503,
+            headers: Headers::new(),
+            body: vec![],
+        })
+    });
+    assert!(block_on(KeyCache::default().get(&io, URL, None)).is_err());
+}
+
+#[test]
+fn skips_encryption_symmetric_and_weak_keys() {
+    let mut enc = Provider::new("enc").jwk();
+    enc["use"] = "enc".into();
+    let set = hubgate::jwks::parse_key_set(
+        &serde_json::json!({"keys": [
+            enc,
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
+            {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "tiny"},
+            Provider::new("ok").jwk(),
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(kids(&set), ["ok"]);
+    assert_eq!(set.skipped, 3);
+}
+
+#[test]
+fn a_key_declaring_another_algorithm_refuses_the_token() {
+    let p = Provider::new("k");
+    let mut jwk = p.jwk();
+    jwk["alg"] = "EdDSA".into();
+    // Declared alg does not fit an EC key: the key is left out entirely.
+    let set =
+        hubgate::jwks::parse_key_set(&serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
+    assert!(set.keys.is_empty());
+    let token = p.sign(serde_json::json!({"sub": "x"}), T0, T0 + 60);
+    assert!(hubgate::jwks::verify_jwt::<serde_json::Value>(
+        &token,
+        &set,
+        &[hubgate::jwks::Alg::Es256]
+    )
+    .is_err());
+}
+
+#[test]
+fn algorithm_outside_the_allowed_list_is_refused() {
+    let p = Provider::new("k");
+    let set =
+        hubgate::jwks::parse_key_set(&serde_json::json!({"keys": [p.jwk()]}).to_string()).unwrap();
+    let token = p.sign(serde_json::json!({"sub": "x"}), T0, T0 + 60);
+    let err =
+        hubgate::jwks::verify_jwt::<serde_json::Value>(&token, &set, &[hubgate::jwks::Alg::Rs256])
+            .unwrap_err();
+    assert_eq!(
+        err,
+        hubgate::jwks::JwtError::AlgorithmRefused("ES256".into())
+    );
+    assert!(hubgate::jwks::verify_jwt::<serde_json::Value>(
+        &token,
+        &set,
+        &[hubgate::jwks::Alg::Es256]
+    )
+    .is_ok());
+}
