@@ -1,9 +1,11 @@
 //! Bindings → `Config`, parsed once per isolate with every problem reported
 //! together. After this point nothing reads a raw binding again.
 
+mod lti;
 mod oauth;
 mod values;
 
+pub use lti::LtiConfig;
 pub use oauth::{OAuthConfig, TokenAuth};
 pub use values::{is_loopback_host, is_secure_url, normalise_pem, parse_list, Bindings, Reader};
 
@@ -29,6 +31,7 @@ pub struct Config {
     pub hub_origin: url::Url,
     pub session: SessionConfig,
     pub oauth: Option<OAuthConfig>,
+    pub lti: Option<LtiConfig>,
     pub access: AccessRules,
     pub auto_login: bool,
     pub pass_authorization: bool,
@@ -112,8 +115,8 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
     let max_age = r.u64_in("SESSION_MAX_AGE", 86_400, 60, 30 * 86_400);
 
     let oauth = oauth::parse(&mut r);
-    let lti_on = r.string("LTI13_ISSUER").is_some() || r.string("LTI13_PLATFORMS").is_some();
-    if oauth.is_none() && !lti_on {
+    let lti = lti::parse(&mut r);
+    if oauth.is_none() && lti.is_none() {
         r.errors.push(ConfigError::NoLoginMethod);
     }
 
@@ -154,6 +157,7 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
             max_age,
         },
         oauth,
+        lti,
         access,
         auto_login,
         pass_authorization,
@@ -202,6 +206,25 @@ fn header_name<B: Bindings>(r: &mut Reader<'_, B>, name: &'static str, default: 
 }
 
 impl Config {
+    /// Settings that parse but are probably not what the operator meant.
+    pub fn warnings(&self) -> Vec<String> {
+        let a = &self.access;
+        let mut w = Vec::new();
+        if self.oauth.is_some()
+            && !a.allow_all
+            && a.allowed_users.is_empty()
+            && a.admin_users.is_empty()
+            && a.allowed_groups.is_empty()
+            && a.admin_groups.is_empty()
+        {
+            w.push("no OAuth user can log in: set ALLOW_ALL, ALLOWED_USERS, ALLOWED_GROUPS or ADMIN_USERS".into());
+        }
+        if self.assertion.is_none() {
+            w.push("ASSERTION_SIGNING_KEY is not set: the hub must trust the X-Forwarded-* headers (network isolation)".into());
+        }
+        w
+    }
+
     /// Secret-free summary for `/_hubgate/health` and `hubgate-check`.
     pub fn summary(&self) -> serde_json::Value {
         serde_json::json!({
@@ -223,6 +246,7 @@ impl Config {
             "allowed_groups": self.access.allowed_groups.len(),
             "session_max_age": self.session.max_age,
             "session_secret_previous": self.session.previous.is_some(),
+            "warnings": self.warnings(),
             "assertion_kids": self.assertion.as_ref().map(|a| {
                 std::iter::once(a.current.kid.clone()).chain(a.previous.as_ref().map(|p| p.kid.clone())).collect::<Vec<_>>()
             }),
