@@ -111,14 +111,12 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
         }
         Route::Logout => logout(app, &req, &ctx, io),
         Route::AssertionJwks => Outcome::Respond(assertion_jwks(cfg)),
-        Route::LtiLogin | Route::LtiLaunch | Route::LtiConfig | Route::LtiJwks => {
-            Outcome::Respond(fail(
-                io,
-                &req,
-                404,
-                "not_configured",
-                "route not enabled by this configuration",
-            ))
+        Route::LtiLogin
+        | Route::LtiLaunch
+        | Route::LtiDeepLink
+        | Route::LtiConfig
+        | Route::LtiJwks => {
+            Outcome::Respond(crate::lti::flow::handle(app, r, &req, &ctx, io).await)
         }
         Route::Login | Route::Proxy => authenticated(app, req, &ctx, r, io),
     }

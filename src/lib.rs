@@ -17,6 +17,7 @@ pub mod identity;
 pub mod io;
 pub mod jwks;
 pub mod log;
+pub mod lti;
 pub mod oauth;
 pub mod pages;
 pub mod proxy;

@@ -8,6 +8,8 @@ pub enum Route {
     Logout,
     LtiLogin,
     LtiLaunch,
+    /// The picker's answer after a deep linking launch.
+    LtiDeepLink,
     LtiConfig,
     LtiJwks,
     Health,
@@ -31,6 +33,7 @@ pub fn route(base_path: &str, path: &str) -> Route {
         "hub/logout" => Route::Logout,
         "hub/lti13/oauth_login" => Route::LtiLogin,
         "hub/lti13/oauth_callback" => Route::LtiLaunch,
+        "hub/lti13/deep_link" => Route::LtiDeepLink,
         "hub/lti13/config" => Route::LtiConfig,
         "hub/lti13/jwks" => Route::LtiJwks,
         "_hubgate/health" => Route::Health,

@@ -237,6 +237,15 @@ impl Config {
                     "scopes": o.scopes,
                     "username_key": o.username_key,
                 })),
+                "lti13": self.lti.as_ref().map(|l| serde_json::json!({
+                    "platforms": l.platforms.iter().map(|p| serde_json::json!({
+                        "issuer": p.issuer,
+                        "client_ids": p.client_ids,
+                        "deployment_ids": p.deployment_ids,
+                    })).collect::<Vec<_>>(),
+                    "username_key": l.username_key,
+                    "tool_kid": l.tool_key.as_ref().map(|k| k.kid.clone()),
+                })),
             },
             "auto_login": self.auto_login,
             "pass_authorization": self.pass_authorization,

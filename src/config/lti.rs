@@ -1,0 +1,208 @@
+//! The LTI 1.3 part of the configuration (ltiauthenticator's names).
+//!
+//! One platform through `LTI13_ISSUER`, `LTI13_CLIENT_ID`,
+//! `LTI13_AUTHORIZE_URL`, `LTI13_JWKS_ENDPOINT`, `LTI13_DEPLOYMENT_IDS`; or
+//! several through `LTI13_PLATFORMS`, a JSON array of objects with the same
+//! fields in lower case without the prefix (`issuer`, `client_id`,
+//! `authorize_url`, `jwks_endpoint`, `deployment_ids`). Both may be set; the
+//! registrations are then added together.
+
+use super::{is_secure_url, normalise_pem, parse_list, Bindings, ConfigError, Reader};
+use crate::lti::platform::Platform;
+use crate::lti::tool_keys::ToolKey;
+
+/// Roles that make a launch an admin by default: instructors of the course
+/// and administrators of the institution or the system (LTI Core 1.3, A.2).
+pub const DEFAULT_ADMIN_ROLES: &[&str] = &[
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+];
+
+#[derive(Debug, Clone)]
+pub struct LtiConfig {
+    pub platforms: Vec<Platform>,
+    /// A top-level claim of the id_token, or `custom_X` for the custom claim
+    /// `X`; `sub` when the claim is absent.
+    pub username_key: String,
+    /// Allowed clock skew for `exp`/`iat`/`nbf`, seconds.
+    pub leeway: u64,
+    pub admin_roles: Vec<String>,
+    pub tool_name: String,
+    pub tool_description: String,
+    /// The tool's signing key (deep linking responses, `/hub/lti13/jwks`).
+    pub tool_key: Option<ToolKey>,
+}
+
+const PLATFORM_FIELDS: &[&str] = &[
+    "issuer",
+    "client_id",
+    "authorize_url",
+    "jwks_endpoint",
+    "deployment_ids",
+];
+
+pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiConfig> {
+    let single = r.string("LTI13_ISSUER").is_some();
+    let many = r.string("LTI13_PLATFORMS").is_some();
+    if !single && !many {
+        return None;
+    }
+    let mut platforms = Vec::new();
+    if single {
+        let issuer = r.required("LTI13_ISSUER");
+        let client_ids = r.list("LTI13_CLIENT_ID");
+        if client_ids.is_empty() {
+            r.errors.push(ConfigError::Missing("LTI13_CLIENT_ID"));
+        }
+        let authorize = match r.required("LTI13_AUTHORIZE_URL") {
+            Some(raw) => r.check_url("LTI13_AUTHORIZE_URL", &raw),
+            None => None,
+        };
+        let jwks = match r.required("LTI13_JWKS_ENDPOINT") {
+            Some(raw) => r.check_url("LTI13_JWKS_ENDPOINT", &raw),
+            None => None,
+        };
+        let deployment_ids = r.list("LTI13_DEPLOYMENT_IDS");
+        if let (Some(issuer), Some(authorize_url), Some(jwks_url)) = (issuer, authorize, jwks) {
+            if !client_ids.is_empty() {
+                platforms.push(Platform {
+                    issuer,
+                    client_ids,
+                    authorize_url,
+                    jwks_url,
+                    deployment_ids,
+                });
+            }
+        }
+    }
+    if many {
+        if let Some(v) = r.json("LTI13_PLATFORMS") {
+            match v {
+                serde_json::Value::Array(items) if !items.is_empty() => {
+                    for (i, item) in items.iter().enumerate() {
+                        match platform_from_json(item) {
+                            Ok(p) => platforms.push(p),
+                            Err(reason) => {
+                                r.invalid("LTI13_PLATFORMS", format!("entry {i}: {reason}"))
+                            }
+                        }
+                    }
+                }
+                _ => r.invalid(
+                    "LTI13_PLATFORMS",
+                    "must be a non-empty JSON array of platform objects",
+                ),
+            }
+        }
+    }
+    // A launch is matched on issuer + client_id: each pair must be unique.
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &platforms {
+        for c in &p.client_ids {
+            if !seen.insert((p.issuer.clone(), c.clone())) {
+                r.invalid(
+                    "LTI13_PLATFORMS",
+                    format!(
+                        "issuer {:?} with client_id {c:?} is registered twice",
+                        p.issuer
+                    ),
+                );
+            }
+        }
+    }
+
+    let username_key = r
+        .string("LTI13_USERNAME_KEY")
+        .unwrap_or_else(|| "email".into());
+    let leeway = r.u64_in("LTI13_TIME_LEEWAY", 0, 0, 600);
+    let mut admin_roles = r.list("LTI13_ADMIN_ROLES");
+    if r.string("LTI13_ADMIN_ROLES").is_none() {
+        admin_roles = DEFAULT_ADMIN_ROLES.iter().map(|s| s.to_string()).collect();
+    }
+    let tool_name = r
+        .string("LTI13_TOOL_NAME")
+        .unwrap_or_else(|| "JupyterHub".into());
+    let tool_description = r
+        .string("LTI13_TOOL_DESCRIPTION")
+        .unwrap_or_else(|| "Interactive computing with JupyterHub".into());
+    let tool_key = match r.string("LTI13_PRIVATE_KEY") {
+        None => None,
+        Some(raw) => match ToolKey::from_pem(&normalise_pem(&raw)) {
+            Ok(k) => Some(k),
+            Err(reason) => {
+                r.invalid("LTI13_PRIVATE_KEY", reason);
+                None
+            }
+        },
+    };
+    Some(LtiConfig {
+        platforms,
+        username_key,
+        leeway,
+        admin_roles,
+        tool_name,
+        tool_description,
+        tool_key,
+    })
+}
+
+fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
+    let obj = v.as_object().ok_or("is not a JSON object")?;
+    if let Some(unknown) = obj.keys().find(|k| !PLATFORM_FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field {unknown:?} (expected {})",
+            PLATFORM_FIELDS.join(", ")
+        ));
+    }
+    let text = |name: &str| -> Result<String, String> {
+        obj.get(name)
+            .and_then(|x| x.as_str())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("missing {name}"))
+    };
+    let list = |name: &str| -> Result<Vec<String>, String> {
+        match obj.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::String(s)) => parse_list(s).map_err(|e| format!("{name} {e}")),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|x| match x {
+                    serde_json::Value::String(s) if !s.trim().is_empty() => {
+                        Ok(s.trim().to_string())
+                    }
+                    other => Err(format!(
+                        "{name} items must be non-empty strings, got {other}"
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(format!(
+                "{name} must be a string or an array of strings, got {other}"
+            )),
+        }
+    };
+    let url = |name: &str| -> Result<url::Url, String> {
+        let raw = text(name)?;
+        let u = url::Url::parse(&raw).map_err(|e| format!("{name} is not a URL ({e})"))?;
+        if !is_secure_url(&u) {
+            return Err(format!(
+                "{name} is not an https URL (http is allowed only on loopback hosts)"
+            ));
+        }
+        Ok(u)
+    };
+    let issuer = text("issuer")?;
+    let client_ids = list("client_id")?;
+    if client_ids.is_empty() {
+        return Err("missing client_id".into());
+    }
+    Ok(Platform {
+        issuer,
+        client_ids,
+        authorize_url: url("authorize_url")?,
+        jwks_url: url("jwks_endpoint")?,
+        deployment_ids: list("deployment_ids")?,
+    })
+}
