@@ -150,6 +150,7 @@ describe('OIDC login against oidc-provider', { skip }, () => {
     assert.equal(call.headers['x-forwarded-user'], 'alice');
     assert.equal(call.headers['x-forwarded-email'], 'alice@example.edu');
     assert.ok(!/(^|;\s*)hubgate=/.test(call.headers.cookie ?? ''), 'session cookie not sent to the hub');
+    assert.match(call.headers.cookie ?? '', /(^|;\s*)jupyterhub-session-id=/, "the hub's own cookies reach its logout");
     assert.ok(sid);
 
     // signed out: a navigation goes to the login page again

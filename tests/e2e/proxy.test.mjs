@@ -7,17 +7,22 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
-import { cookieJar, oidcLogin, openWebSocket, nextMessage, DEFAULT_SCRIPT } from './support/worker.mjs';
+import { cookieJar, follow, oidcLogin, openWebSocket, nextMessage, DEFAULT_SCRIPT } from './support/worker.mjs';
 import { HUB_COOKIES } from './support/hub-echo.mjs';
 import { freePort } from './support/ports.mjs';
 import {
   startOidcStack,
+  httpFetch,
   assertionKey,
   randomSecret,
   mintSession,
   send,
   trail,
   setCookieFor,
+  isDeletion,
+  waitForLog,
+  logMark,
+  startRogueStack,
   SESSION_COOKIE,
   NAV_HEADERS,
   API_HEADERS,
@@ -332,10 +337,58 @@ describe('proxy without a session', { skip }, () => {
     assert.equal(s.hub.requests.length, before);
   });
 
+  test('logout while the hub is unreachable still answers 200 signed-out and clears the session', async () => {
+    const token = mintSession({ secret: s.secret, origin: deadHub.url, sub: 'alice' });
+    const mark = logMark(deadHub);
+    const r = await send(deadHub, '/hub/logout', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    assert.equal(r.status, 200);
+    assert.match(r.text, /signed out/i);
+    assert.ok(setCookieFor(r.setCookies, SESSION_COOKIE).every(isDeletion));
+    assert.equal(setCookieFor(r.setCookies, SESSION_COOKIE).length, 1);
+    assert.ok(await waitForLog(deadHub, (l) => l.event === 'hub_logout_failed', { from: mark }), 'the failed hub logout is logged');
+  });
+
   test('hub unreachable → 502 generic page (session valid)', async () => {
     const token = mintSession({ secret: s.secret, origin: deadHub.url, sub: 'alice' });
     const r = await send(deadHub, '/hub/home', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
     assert.equal(r.status, 502);
     assert.doesNotMatch(r.text, /127\.0\.0\.1/, 'no upstream detail in the page');
+  });
+});
+
+describe('BASE_URL=/jh/', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack({ bindings: { BASE_URL: '/jh/' } });
+  });
+  after(() => s?.close());
+
+  test('unauthenticated navigation under the base → 302 to /jh/hub/login?next=…', async () => {
+    const r = await send(s.worker, '/jh/user/alice/lab', null, { headers: NAV_HEADERS });
+    assert.equal(r.status, 302);
+    assert.equal(r.location, `/jh/hub/login?next=${encodeURIComponent('/jh/user/alice/lab')}`);
+  });
+
+  test('/jh/hub/oauth_login → 302 to the IdP with redirect_uri under the base; the login lands at the hub as alice', async () => {
+    const jar = cookieJar();
+    const r = await send(s.worker, `/jh/hub/oauth_login?next=${encodeURIComponent('/jh/hub/home')}`, jar, { headers: NAV_HEADERS });
+    assert.equal(r.status, 302);
+    assert.equal(new URL(r.location).searchParams.get('redirect_uri'), `${s.worker.url}/jh/hub/oauth_callback`);
+    const start = `${s.worker.url}/jh/hub/oauth_login?next=${encodeURIComponent('/jh/hub/home')}`;
+    const chain = await follow(httpFetch, start, cookieJar(), { max: 10 });
+    const cb = chain.find((c) => new URL(c.url).pathname === '/jh/hub/oauth_callback');
+    assert.equal(cb?.status, 302, trail(chain));
+    assert.equal(cb.location, `/jh/hub/login?next=${encodeURIComponent('/jh/hub/home')}`);
+    // the fake hub knows no /jh/ prefix: it echoes /jh/hub/login with the identity
+    const last = chain.at(-1);
+    assert.equal(last.status, 200, trail(chain));
+    assert.equal(last.json().path, '/jh/hub/login');
+    assert.equal(last.json().headers['x-forwarded-user'], 'alice');
+  });
+
+  test('/_hubgate/health is also answered outside the base (200)', async () => {
+    const r = await send(s.worker, '/_hubgate/health', null, { headers: API_HEADERS });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().config.base_url, '/jh/');
   });
 });

@@ -1,0 +1,755 @@
+// The bad-input battery through the built worker: state and flow cookies,
+// forged/expired/rotated session cookies, forged id_tokens and token
+// responses (rogue IdP), JWKS key selection, open redirects, smuggled
+// identity headers, the worker's cookies at the hub, oversized input and a
+// misconfigured worker. Every case asserts the exact status. Run:
+//   node --test --test-concurrency=1 tests/e2e/security.test.mjs
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { jwtVerify, createLocalJWKSet } from 'jose';
+
+import { cookieJar, oidcLogin, DEFAULT_SCRIPT, startWorker } from './support/worker.mjs';
+import { startHubEcho } from './support/hub-echo.mjs';
+import {
+  startRogueStack,
+  assertionKey,
+  randomSecret,
+  mintSession,
+  verifySession,
+  derivedKey,
+  signHs256,
+  tamperSignature,
+  tamperPayload,
+  loginUntilCallback,
+  flowCookies,
+  send,
+  trail,
+  callbackEntry,
+  setCookieFor,
+  waitForLog,
+  logMark,
+  SESSION_COOKIE,
+  NAV_HEADERS,
+  API_HEADERS,
+} from './support/oauth-helpers.mjs';
+
+const skip = !fs.existsSync(DEFAULT_SCRIPT) && 'build/worker/shim.mjs not built (bash scripts/build.sh)';
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Request `url` (absolute, at the worker) with the jar: one hop, no following. */
+const hit = (worker, url, jar, headers = NAV_HEADERS) => send(worker, `${url.pathname}${url.search}`, jar, { headers });
+
+// ---------------------------------------------------------------------------
+
+describe('OAuth state and the per-flow cookie', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack();
+  });
+  after(() => s?.close());
+
+  const tokenRequests = () => s.rogue.stats.token.length;
+
+  test('control: the untouched callback completes (302 to /hub/login?next=…)', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar, '/hub/ok');
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 302, r.text);
+    assert.equal(r.location, `/hub/login?next=${encodeURIComponent('/hub/ok')}`);
+    assert.ok(jar.get(SESSION_COOKIE));
+  });
+
+  test('missing state → 400, the code is never redeemed', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    callbackUrl.searchParams.delete('state');
+    const before = tokenRequests();
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+    assert.equal(tokenRequests(), before);
+    assert.equal(jar.get(SESSION_COOKIE), undefined);
+  });
+
+  test('empty state → 400', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    callbackUrl.searchParams.set('state', '');
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+  });
+
+  test('mismatched state (same cookie prefix, different tail) → 400, the code is never redeemed', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const state = callbackUrl.searchParams.get('state');
+    const flipped = `${state.slice(0, -1)}${state.at(-1) === 'A' ? 'B' : 'A'}`;
+    callbackUrl.searchParams.set('state', flipped);
+    const before = tokenRequests();
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+    assert.equal(tokenRequests(), before);
+    assert.equal(jar.get(SESSION_COOKIE), undefined);
+    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth_callback' && /does not match/.test(l.detail ?? ''));
+    assert.ok(line, 'logged as a state mismatch');
+  });
+
+  test('error=access_denied without a state → 400 (the state is checked before anything else)', async () => {
+    const r = await send(s.worker, '/hub/oauth_callback?error=access_denied', cookieJar(), { headers: NAV_HEADERS });
+    assert.equal(r.status, 400);
+  });
+
+  test('state from another flow (no flow cookie for it) → 400', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    callbackUrl.searchParams.set('state', crypto.randomBytes(32).toString('base64url'));
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+  });
+
+  test('callback in another browser (no flow cookie at all, login CSRF) → 400', async () => {
+    const { callbackUrl } = await loginUntilCallback(s.worker, cookieJar());
+    const before = tokenRequests();
+    const r = await hit(s.worker, callbackUrl, cookieJar());
+    assert.equal(r.status, 400);
+    assert.equal(tokenRequests(), before);
+  });
+
+  test('replayed callback in the same browser (flow cookie already cleared) → 400', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const first = await hit(s.worker, callbackUrl, jar);
+    assert.equal(first.status, 302);
+    assert.deepEqual(flowCookies(jar), []);
+    const again = await hit(s.worker, callbackUrl, cookieJar());
+    assert.equal(again.status, 400);
+  });
+
+  test('replayed callback with the flow cookie restored (stolen cookie + URL) → 400, state already used', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const [name] = flowCookies(jar);
+    const value = jar.get(name);
+    const first = await hit(s.worker, callbackUrl, jar);
+    assert.equal(first.status, 302);
+    const before = tokenRequests();
+    const replay = await send(s.worker, `${callbackUrl.pathname}${callbackUrl.search}`, null, {
+      headers: { ...NAV_HEADERS, cookie: `${name}=${value}` },
+    });
+    assert.equal(replay.status, 400);
+    assert.equal(tokenRequests(), before, 'the replayed code is not sent to the IdP');
+    assert.deepEqual(setCookieFor(replay.setCookies, SESSION_COOKIE), []);
+  });
+
+  test('tampered flow cookie (signature byte changed) → 400', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const [name] = flowCookies(jar);
+    jar.set(s.worker.url, name, tamperSignature(jar.get(name)));
+    const before = tokenRequests();
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+    assert.equal(tokenRequests(), before);
+  });
+
+  test('tampered flow cookie (payload next rewritten to //evil.example, signature kept) → 400', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const [name] = flowCookies(jar);
+    jar.set(s.worker.url, name, tamperPayload(jar.get(name), (c) => ({ ...c, next: '//evil.example/' })));
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+  });
+
+  test('forged flow cookie signed with another secret → 400', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const [name] = flowCookies(jar);
+    const [, payload] = jar.get(name).split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    jar.set(s.worker.url, name, signHs256({ alg: 'HS256', typ: 'hubgate-flow+jwt' }, claims, derivedKey(randomSecret(), 'flow')));
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+  });
+
+  test('a session token presented as the flow cookie → 400 (purpose-separated keys and typ)', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar);
+    const [name] = flowCookies(jar);
+    jar.set(s.worker.url, name, mintSession({ secret: s.secret, origin: s.worker.url }));
+    const r = await hit(s.worker, callbackUrl, jar);
+    assert.equal(r.status, 400);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('session cookie', { skip }, () => {
+  let s;
+  let rotated;
+  const oldSecret = randomSecret();
+  before(async () => {
+    s = await startRogueStack();
+    rotated = await s.addWorker({ SESSION_SECRET_PREVIOUS: oldSecret });
+  });
+  after(() => s?.close());
+
+  /** Navigation and API request with `token` as the session cookie on `worker`. */
+  async function both(worker, token) {
+    const cookie = `${SESSION_COOKIE}=${token}`;
+    const before = s.hub.requests.length;
+    const nav = await send(worker, '/user/alice/lab?x=1', null, { headers: { ...NAV_HEADERS, cookie } });
+    const api = await send(worker, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie } });
+    return { nav, api, hubRequests: s.hub.requests.length - before };
+  }
+  const refused = (r) => {
+    assert.equal(r.nav.status, 302, r.nav.text);
+    assert.equal(r.nav.location, `/hub/login?next=${encodeURIComponent('/user/alice/lab?x=1')}`);
+    assert.equal(r.api.status, 401, r.api.text);
+    assert.equal(r.hubRequests, 0, 'nothing reached the hub');
+  };
+
+  test('control: a session minted the way the worker mints it is accepted (200 as its sub)', async () => {
+    const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice', groups: ['students'], email: 'alice@example.edu' });
+    const r = await send(s.worker, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json().headers['x-forwarded-user'], 'alice');
+    assert.equal(r.json().headers['x-forwarded-groups'], 'students');
+  });
+
+  test('tampered session cookie (signature) → navigation 302 to login, API 401; logged as session_rejected', async () => {
+    const jar = cookieJar();
+    const { final, chain } = await oidcLogin(s.worker, s.rogue, 'alice', jar, '/hub/');
+    assert.equal(final.status, 200, trail(chain));
+    const mark = logMark(s.worker);
+    refused(await both(s.worker, tamperSignature(jar.get(SESSION_COOKIE))));
+    const line = await waitForLog(s.worker, (l) => l.event === 'session_rejected', { from: mark });
+    assert.ok(line);
+    assert.match(line.detail, /signature/);
+  });
+
+  test('tampered session cookie (payload sub → admin, admin → true, signature kept) → 302 / 401', async () => {
+    const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice' });
+    refused(await both(s.worker, tamperPayload(token, (c) => ({ ...c, sub: 'admin', admin: true }))));
+  });
+
+  test('expired session cookie (validly signed, exp in the past) → 302 / 401', async () => {
+    const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice', iat: now() - 7200, exp: now() - 60 });
+    const mark = logMark(s.worker);
+    refused(await both(s.worker, token));
+    const line = await waitForLog(s.worker, (l) => l.event === 'session_rejected', { from: mark });
+    assert.match(line?.detail ?? '', /expired/);
+  });
+
+  test('session cookie signed with an unknown secret → 302 / 401', async () => {
+    refused(await both(s.worker, mintSession({ secret: randomSecret(), origin: s.worker.url })));
+  });
+
+  test('session cookie for another origin (aud) → 302 / 401', async () => {
+    refused(await both(s.worker, mintSession({ secret: s.secret, origin: 'http://127.0.0.1:1' })));
+  });
+
+  test('session cookie with another iss → 302 / 401', async () => {
+    refused(await both(s.worker, mintSession({ secret: s.secret, origin: s.worker.url, iss: 'not-hubgate' })));
+  });
+
+  test('session cookie with the flow typ → 302 / 401', async () => {
+    refused(await both(s.worker, mintSession({ secret: s.secret, origin: s.worker.url, typ: 'hubgate-flow+jwt' })));
+  });
+
+  test('session cookie signed with the flow-purpose key → 302 / 401', async () => {
+    const claims = { iss: 'hubgate', aud: s.worker.url, sub: 'alice', method: 'oauth', groups: [], admin: false, sid: 'x'.repeat(22), iat: now(), exp: now() + 600 };
+    refused(await both(s.worker, signHs256({ alg: 'HS256', typ: 'hubgate-session+jwt' }, claims, derivedKey(s.secret, 'flow'))));
+  });
+
+  test('session cookie with alg none → 302 / 401', async () => {
+    const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'admin', admin: true });
+    const [, payload] = token.split('.');
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'hubgate-session+jwt' })).toString('base64url')}.${payload}.`;
+    refused(await both(s.worker, none));
+  });
+
+  test('session cookie keyed with the raw SESSION_SECRET instead of the derived key → 302 / 401', async () => {
+    const claims = { iss: 'hubgate', aud: s.worker.url, sub: 'alice', method: 'oauth', groups: [], admin: false, sid: 'y'.repeat(22), iat: now(), exp: now() + 600 };
+    refused(await both(s.worker, signHs256({ alg: 'HS256', typ: 'hubgate-session+jwt' }, claims, Buffer.from(s.secret))));
+  });
+
+  test('session cookie without exp → 302 / 401', async () => {
+    const claims = { iss: 'hubgate', aud: s.worker.url, sub: 'alice', method: 'oauth', groups: [], admin: false, sid: 'z'.repeat(22), iat: now() };
+    refused(await both(s.worker, signHs256({ alg: 'HS256', typ: 'hubgate-session+jwt' }, claims, derivedKey(s.secret, 'session'))));
+  });
+
+  test('session cookie issued an hour in the future → 302 / 401', async () => {
+    refused(await both(s.worker, mintSession({ secret: s.secret, origin: s.worker.url, iat: now() + 3600, exp: now() + 7200 })));
+  });
+
+  test('garbage session cookie → 302 / 401', async () => {
+    refused(await both(s.worker, 'not.a.jwt'));
+  });
+
+  test('session signed with SESSION_SECRET_PREVIOUS is accepted (200) and re-minted with the current key, same sid and expiry', async () => {
+    const exp = now() + 1800;
+    const sid = crypto.randomBytes(16).toString('base64url');
+    const token = mintSession({ secret: oldSecret, origin: rotated.url, sub: 'bob', groups: ['students'], sid, exp, iat: now() - 600 });
+    const r = await send(rotated, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json().headers['x-forwarded-user'], 'bob');
+    const [fresh] = setCookieFor(r.setCookies, SESSION_COOKIE);
+    assert.ok(fresh, `no re-minted session in ${r.setCookies.join(' | ')}`);
+    assert.match(fresh, /HttpOnly/i);
+    const value = fresh.slice(SESSION_COOKIE.length + 1).split(';')[0];
+    const claims = verifySession(value, s.secret);
+    assert.throws(() => verifySession(value, oldSecret));
+    assert.equal(claims.sub, 'bob');
+    assert.equal(claims.sid, sid);
+    assert.ok(Math.abs(claims.exp - exp) <= 1, `expiry kept (${claims.exp} vs ${exp}): rotation must not extend a session`);
+    // the re-minted cookie works and is not re-minted again
+    const again = await send(rotated, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${value}` } });
+    assert.equal(again.status, 200);
+    assert.deepEqual(setCookieFor(again.setCookies, SESSION_COOKIE), []);
+  });
+
+  test('a session signed with the previous secret is refused by a worker without SESSION_SECRET_PREVIOUS → 302 / 401', async () => {
+    refused(await both(s.worker, mintSession({ secret: oldSecret, origin: s.worker.url })));
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('id_token and token response checks (rogue IdP)', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack();
+  });
+  after(() => {
+    s?.rogue.setScenario('good');
+    return s?.close();
+  });
+
+  async function callbackStatus(scenario) {
+    s.rogue.setScenario(scenario);
+    const jar = cookieJar();
+    const hubBefore = s.hub.requests.length;
+    const tokensBefore = s.rogue.stats.token.length;
+    const mark = logMark(s.worker);
+    const { chain, final } = await oidcLogin(s.worker, s.rogue, 'alice', jar, '/hub/');
+    const cb = callbackEntry(chain);
+    assert.ok(cb, trail(chain));
+    return { cb, final, jar, chain, mark, hubRequests: s.hub.requests.length - hubBefore, tokenRequests: s.rogue.stats.token.length - tokensBefore };
+  }
+
+  async function expectRefused(scenario, status, detail) {
+    const r = await callbackStatus(scenario);
+    assert.equal(r.cb.status, status, `${scenario}: ${r.cb.text}\n${trail(r.chain)}`);
+    assert.equal(r.final, r.cb, 'the error page is the end of the chain');
+    assert.deepEqual(setCookieFor(r.cb.setCookies, SESSION_COOKIE), [], 'no session');
+    assert.equal(r.jar.get(SESSION_COOKIE), undefined);
+    assert.equal(r.hubRequests, 0, 'the hub never sees the request');
+    assert.doesNotMatch(r.cb.text, /alice|sub-alice/, 'no detail in the page');
+    const line = await waitForLog(s.worker, (l) => l.event === 'error' && l.kind === 'oauth_callback', { from: r.mark });
+    assert.ok(line, 'the failure is logged');
+    assert.equal(line.status, String(status));
+    if (detail) assert.match(line.detail, detail);
+    return r;
+  }
+
+  test('control (good): the rogue IdP login completes, 200 at the hub as alice', async () => {
+    const r = await callbackStatus('good');
+    assert.equal(r.cb.status, 302);
+    assert.equal(r.final.status, 200, trail(r.chain));
+    assert.equal(r.final.json().headers['x-forwarded-user'], 'alice');
+    // PKCE: the worker sent an S256 challenge and the matching verifier
+    const auth = s.rogue.stats.authorize.at(-1);
+    assert.equal(auth.code_challenge_method, 'S256');
+    const verifier = s.rogue.stats.token.at(-1).params.code_verifier;
+    assert.equal(crypto.createHash('sha256').update(verifier).digest('base64url'), auth.code_challenge);
+  });
+
+  test('wrong aud in the id_token → 401', () => expectRefused('wrong-aud', 401));
+  test('aud with several audiences and no azp → 401', () => expectRefused('multi-aud-no-azp', 401));
+  test('azp naming another client → 401', () => expectRefused('wrong-azp', 401));
+  test('wrong iss in the id_token → 401', () => expectRefused('wrong-iss', 401));
+  test('wrong nonce in the id_token → 401', () => expectRefused('wrong-nonce', 401));
+  test('missing nonce in the id_token → 401', () => expectRefused('missing-nonce', 401));
+  test('alg none id_token → 401', () => expectRefused('alg-none', 401));
+  test('HS256 algorithm confusion (HMAC keyed with the RSA public key PEM) → 401', () => expectRefused('hs256-confusion', 401));
+  test('HS256 keyed with the client secret → 401', () => expectRefused('hs256-client-secret', 401));
+  test('bad RS256 signature → 401', () => expectRefused('bad-signature', 401));
+  test('expired id_token → 401', () => expectRefused('expired', 401));
+  test('id_token issued an hour in the future → 401', () => expectRefused('iat-future', 401));
+  test('id_token without sub → 401', () => expectRefused('missing-sub', 401));
+  test('token endpoint error field on HTTP 200 → 401', () => expectRefused('error-200', 401, /invalid_grant/));
+  test('token endpoint 500 → 502', () => expectRefused('token-500', 502));
+  test('token response without id_token (OIDC) → 401', () => expectRefused('no-id-token', 401));
+  test('token endpoint answering 200 text/html → 502', () => expectRefused('token-not-json', 502));
+  test('userinfo sub differs from the id_token sub → 401', () => expectRefused('userinfo-sub-mismatch', 401));
+  test('userinfo 500 → 502', () => expectRefused('userinfo-500', 502));
+
+  test('IdP access_denied at authorize → 403, the token endpoint is never called', async () => {
+    const r = await expectRefused('authorize-error', 403);
+    assert.equal(r.tokenRequests, 0);
+  });
+
+  test('RFC 9207 iss parameter naming another issuer (mix-up) → 401, the code is never redeemed', async () => {
+    const r = await expectRefused('wrong-auth-iss', 401, /RFC 9207/);
+    assert.equal(r.tokenRequests, 0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('IdP key set and discovery (rogue IdP)', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack();
+  });
+  after(() => {
+    s?.rogue.setScenario('good');
+    return s?.close();
+  });
+
+  const jwksFetches = () => s.rogue.stats.count('/jwks');
+  async function login(worker, scenario) {
+    s.rogue.setScenario(scenario);
+    const { chain } = await oidcLogin(worker, s.rogue, 'alice', cookieJar(), '/hub/');
+    return callbackEntry(chain) ?? chain.at(-1);
+  }
+
+  test('unknown kid → 401 with exactly one JWKS refetch; a second one within 30 s → 401 with none', async () => {
+    const w = await s.addWorker();
+    assert.equal((await login(w, 'good')).status, 302);
+    const filled = jwksFetches();
+    assert.equal((await login(w, 'good')).status, 302);
+    assert.equal(jwksFetches(), filled, 'a known kid is served from the cache');
+    const cb = await login(w, 'unknown-kid');
+    assert.equal(cb.status, 401);
+    assert.equal(jwksFetches(), filled + 1, 'exactly one refetch for the unknown kid');
+    const again = await login(w, 'unknown-kid');
+    assert.equal(again.status, 401);
+    assert.equal(jwksFetches(), filled + 1, 'no second refetch inside the cooldown');
+    assert.equal((await login(w, 'good')).status, 302, 'the known key still works');
+  });
+
+  test('a key rotated right after the first login is picked up: one refetch, login 302', async () => {
+    const w = await s.addWorker();
+    assert.equal((await login(w, 'good')).status, 302);
+    const before = jwksFetches();
+    await s.rogue.rotateKey();
+    const cb = await login(w, 'good');
+    assert.equal(cb.status, 302, cb.text);
+    assert.equal(jwksFetches(), before + 1);
+  });
+
+  test('JWKS endpoint down with nothing cached → 502', async () => {
+    const w = await s.addWorker();
+    const cb = await login(w, 'jwks-down');
+    assert.equal(cb.status, 502);
+  });
+
+  test("discovery document whose issuer differs from OIDC_ISSUER → 502 at /hub/oauth_login, no redirect to the IdP", async () => {
+    const w = await s.addWorker();
+    s.rogue.setScenario('discovery-wrong-issuer');
+    const authBefore = s.rogue.stats.count('/authorize');
+    const r = await send(w, '/hub/oauth_login?next=%2Fhub%2F', cookieJar(), { headers: NAV_HEADERS });
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.location, null);
+    assert.equal(s.rogue.stats.count('/authorize'), authBefore);
+    assert.deepEqual(setCookieFor(r.setCookies, 'hubgate-oauth-').length, 0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('open redirects in next', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack();
+  });
+  after(() => s?.close());
+
+  const BAD = {
+    'scheme-relative //evil.example': '//evil.example',
+    'backslash /\\evil.example': '/\\evil.example',
+    'absolute https://evil.example': 'https://evil.example',
+    'tab /\\t/evil': '/\t/evil',
+    'javascript: URL': 'javascript:alert(document.cookie)',
+    'double backslash \\\\evil.example': '\\\\evil.example',
+    'newline /\\n/evil.example': '/\n/evil.example',
+    'CRLF header injection': '/hub/\r\nSet-Cookie: x=1',
+    'relative evil.example': 'evil.example',
+    'scheme without slashes http:evil.example': 'http:evil.example',
+    'triple slash ///evil.example': '///evil.example',
+  };
+  for (const [name, next] of Object.entries(BAD)) {
+    test(`next ${name} → 400 at /hub/oauth_login, no flow started`, async () => {
+      const jar = cookieJar();
+      const before = s.rogue.stats.count('/authorize');
+      const r = await send(s.worker, `/hub/oauth_login?next=${encodeURIComponent(next)}`, jar, { headers: NAV_HEADERS });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.location, null);
+      assert.deepEqual(flowCookies(jar), []);
+      assert.equal(s.rogue.stats.count('/authorize'), before);
+      assert.ok(!r.text.includes('evil'), 'the value is not echoed');
+    });
+  }
+
+  test('control: a same-origin path next → 302 to the IdP, and the login ends there', async () => {
+    const jar = cookieJar();
+    const { chain, final } = await oidcLogin(s.worker, s.rogue, 'alice', jar, '/user/alice/lab?x=1#top');
+    assert.equal(chain[0].status, 302);
+    assert.equal(final.status, 200, trail(chain));
+    assert.equal(final.json().path, '/user/alice/lab');
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('smuggled identity headers and the worker cookies', { skip }, () => {
+  let s;
+  const jar = cookieJar();
+  let hubJwks;
+  before(async () => {
+    s = await startRogueStack({ bindings: { ASSERTION_SIGNING_KEY: await assertionKey() } });
+    const { final, chain } = await oidcLogin(s.worker, s.rogue, 'alice', jar, '/hub/');
+    assert.equal(final.status, 200, trail(chain));
+    hubJwks = createLocalJWKSet((await send(s.worker, '/_hubgate/jwks.json', null, { headers: API_HEADERS })).json());
+  });
+  after(() => s?.close());
+
+  const FORGED = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiIsImFkbWluIjp0cnVlfQ.';
+  const SMUGGLED = [
+    ['X-Forwarded-User', 'admin'],
+    ['x_forwarded_user', 'admin'],
+    ['X_FORWARDED_USER', 'admin'],
+    ['x-forwarded_user', 'admin'],
+    ['X-Forwarded-Email', 'root@evil.example'],
+    ['x_forwarded_email', 'root@evil.example'],
+    ['X-Forwarded-Groups', 'admins,staff'],
+    ['x_forwarded_groups', 'admins'],
+    ['X-Forwarded-Admin', 'true'],
+    ['x_forwarded_admin', 'true'],
+    ['X-Hubgate-Assertion', FORGED],
+    ['x_hubgate_assertion', FORGED],
+  ];
+  const underscored = (h) => Object.keys(h).filter((k) => k.includes('_'));
+
+  for (const path of ['/hub/api/user', '/hub/login?next=%2Fhub%2F', '/user/alice/api/contents']) {
+    test(`with a session, smuggled identity headers never reach the hub at ${path.split('?')[0]}: it sees only alice`, async () => {
+      for (const [name, value] of SMUGGLED) {
+        const r = await send(s.worker, path, jar, { headers: { ...API_HEADERS, [name]: value } });
+        const expected = path.startsWith('/hub/login') ? 302 : 200;
+        assert.equal(r.status, expected, `${name}: ${r.text}`);
+        const h = s.hub.requests.at(-1).headers;
+        assert.equal(h['x-forwarded-user'], 'alice', name);
+        assert.equal(h['x-forwarded-email'], 'alice@example.edu', name);
+        assert.equal(h['x-forwarded-groups'], 'students', name);
+        assert.equal(h['x-forwarded-admin'], 'false', name);
+        assert.deepEqual(underscored(h), [], `${name} reached the hub`);
+        assert.notEqual(h['x-hubgate-assertion'], FORGED, name);
+        const { payload } = await jwtVerify(h['x-hubgate-assertion'], hubJwks, { issuer: s.worker.url, audience: s.hub.url });
+        assert.equal(payload.sub, 'alice');
+        assert.equal(payload.admin, false);
+        if (expected === 302) assert.equal(r.headers.get('x-echo-user'), 'alice', 'the hub logged in alice');
+      }
+    });
+  }
+
+  test('all smuggled headers at once with a session: 200, hub sees only the session identity', async () => {
+    const r = await send(s.worker, '/hub/api/user', jar, { headers: { ...API_HEADERS, ...Object.fromEntries(SMUGGLED.filter(([n]) => !/^X_FORWARDED_USER$/.test(n))) } });
+    assert.equal(r.status, 200);
+    const h = r.json().headers;
+    assert.equal(h['x-forwarded-user'], 'alice');
+    assert.equal(h['x-forwarded-admin'], 'false');
+    assert.deepEqual(underscored(h), []);
+  });
+
+  test('without a session (Authorization pass-through), the hub sees none of the smuggled identity headers (200)', async () => {
+    // control: an ordinary underscored header does reach the hub, so the
+    // identity ones below are dropped by the worker, not by the runtime
+    const control = await send(s.worker, '/hub/api/user', null, { headers: { ...API_HEADERS, authorization: 'token abc', x_custom_header: 'kept' } });
+    assert.equal(control.status, 200);
+    assert.equal(control.json().headers.x_custom_header, 'kept');
+    for (const [name, value] of SMUGGLED) {
+      const r = await send(s.worker, '/hub/api/user', null, { headers: { ...API_HEADERS, authorization: 'token abc', [name]: value } });
+      assert.equal(r.status, 200, name);
+      const h = s.hub.requests.at(-1).headers;
+      assert.equal(h.authorization, 'token abc');
+      for (const k of ['x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-admin', 'x-hubgate-assertion']) {
+        assert.equal(h[k], undefined, `${name} → ${k}`);
+      }
+      assert.deepEqual(underscored(h), [], `${name} reached the hub`);
+    }
+  });
+
+  test("the worker's own cookies never reach the hub; the hub's and the user's do (200)", async () => {
+    const session = jar.get(SESSION_COOKIE);
+    const cookie = [
+      'foo=bar',
+      `${SESSION_COOKIE}=${session}`,
+      'hubgate-oauth-AbCdEf0123456789=forged',
+      '__Host-hubgate=forged',
+      '__Host-hubgate-oauth-x=forged',
+      '_xsrf=xsrf-token',
+      'jupyterhub-session-id=abc',
+    ].join('; ');
+    const r = await send(s.worker, '/user/alice/api/contents', null, { headers: { ...API_HEADERS, cookie } });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().headers['x-forwarded-user'], 'alice');
+    const got = r.json().headers.cookie ?? '';
+    assert.equal(got, 'foo=bar; _xsrf=xsrf-token; jupyterhub-session-id=abc');
+    assert.ok(!got.includes(session));
+  });
+
+  test("without a session, the worker's cookies are stripped on Authorization pass-through too (200)", async () => {
+    const r = await send(s.worker, '/hub/api/user', null, {
+      headers: { ...API_HEADERS, authorization: 'token abc', cookie: 'hubgate=garbage; hubgate-oauth-x=1; keep=me' },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().headers.cookie, 'keep=me');
+  });
+
+  test("a login through the real flow: the hub's Cookie header never carries hubgate or flow cookies", async () => {
+    const j = cookieJar();
+    const start = s.hub.requests.length;
+    const { final, chain } = await oidcLogin(s.worker, s.rogue, 'alice', j, '/user/alice/tree');
+    assert.equal(final.status, 200, trail(chain));
+    const seen = s.hub.requests.slice(start);
+    assert.ok(seen.length >= 2);
+    for (const req of seen) {
+      assert.ok(!/(^|;\s*)(__Host-)?hubgate(-oauth-[^=]*)?=/.test(req.headers.cookie ?? ''), `${req.path}: ${req.headers.cookie}`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('oversized input', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack();
+  });
+  after(() => s?.close());
+
+  const form = (bytes) => `state=x&id_token=${'a'.repeat(bytes)}`;
+
+  test('LTI-style form > 64 KiB to /hub/lti13/oauth_callback (Content-Length declared) → 413', async () => {
+    const before = s.hub.requests.length;
+    const r = await send(s.worker, '/hub/lti13/oauth_callback', null, {
+      method: 'POST',
+      headers: { ...NAV_HEADERS, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form(70 * 1024),
+    });
+    assert.equal(r.status, 413);
+    assert.equal(s.hub.requests.length, before);
+  });
+
+  test('LTI-style form > 64 KiB to /hub/lti13/oauth_callback streamed without Content-Length → 413', async () => {
+    const body = Buffer.from(form(80 * 1024));
+    let off = 0;
+    const stream = new ReadableStream({
+      pull(c) {
+        if (off >= body.length) return c.close();
+        c.enqueue(body.subarray(off, off + 8192));
+        off += 8192;
+      },
+    });
+    const res = await fetch(`${s.worker.url}/hub/lti13/oauth_callback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: stream,
+      duplex: 'half',
+      redirect: 'manual',
+    });
+    await res.arrayBuffer();
+    assert.equal(res.status, 413);
+  });
+
+  test('form > 64 KiB to /hub/lti13/oauth_login (POST initiation) → 413', async () => {
+    const r = await send(s.worker, '/hub/lti13/oauth_login', null, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `iss=x&login_hint=${'b'.repeat(100 * 1024)}`,
+    });
+    assert.equal(r.status, 413);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('misconfigured worker', { skip }, () => {
+  let hub;
+  let w;
+  let minimal;
+  before(async () => {
+    hub = await startHubEcho();
+    // SESSION_SECRET missing, OAUTH_CLIENT_SECRET missing, a token URL that is
+    // not https on a public host, and an ALLOW_ALL that is not a boolean.
+    w = await startWorker({
+      bindings: {
+        HUB_ORIGIN: hub.url,
+        OIDC_ISSUER: 'http://127.0.0.1:9/',
+        OAUTH_CLIENT_ID: 'hubgate-demo',
+        OAUTH2_TOKEN_URL: 'http://idp.example.org/token',
+        ALLOW_ALL: 'perhaps',
+      },
+    });
+    // A secret but no login method and a short secret.
+    minimal = await startWorker({ bindings: { HUB_ORIGIN: hub.url, SESSION_SECRET: 'too-short' } });
+  });
+  after(async () => {
+    await w?.close();
+    await minimal?.close();
+    await hub?.close();
+  });
+
+  test('answers 500 with a generic HTML page and logs the full list of errors once', async () => {
+    const mark = logMark(w);
+    const r = await send(w, '/hub/home', null, { headers: NAV_HEADERS });
+    assert.equal(r.status, 500);
+    assert.match(r.headers.get('content-type'), /text\/html/);
+    for (const leak of ['SESSION_SECRET', 'OAUTH_CLIENT_SECRET', 'OAUTH2_TOKEN_URL', 'ALLOW_ALL', 'idp.example.org']) {
+      assert.ok(!r.text.includes(leak), `the page names ${leak}`);
+    }
+    const line = await waitForLog(w, (l) => l.event === 'error' && l.kind === 'config', { from: mark });
+    assert.ok(line, `no config error logged:\n${w.logs.join('\n')}`);
+    assert.equal(line.status, '500');
+    assert.match(line.detail, /missing SESSION_SECRET/);
+    assert.match(line.detail, /missing OAUTH_CLIENT_SECRET/);
+    assert.match(line.detail, /OAUTH2_TOKEN_URL is not an https URL/);
+    assert.match(line.detail, /ALLOW_ALL/);
+    assert.ok(r.text.includes(line.correlation_id), 'the page carries the correlation id of the log line');
+    await new Promise((res) => setTimeout(res, 100));
+    const lines = w.jsonLogs().slice(mark).filter((l) => l.kind === 'config');
+    assert.equal(lines.length, 1, 'one log line carries the whole list');
+    assert.equal(s_hubRequests(), 0);
+  });
+
+  test('answers 500 JSON to an API client, /_hubgate/health and /hub/oauth_login included', async () => {
+    for (const p of ['/hub/api/user', '/_hubgate/health', '/hub/oauth_login', '/hub/oauth_callback?code=x&state=y']) {
+      const r = await send(w, p, null, { headers: API_HEADERS });
+      assert.equal(r.status, 500, p);
+      const j = r.json();
+      assert.equal(j.status, 500);
+      assert.match(j.correlation_id, /^[A-Za-z0-9_-]{8,}$/);
+      assert.ok(!r.text.includes('SESSION_SECRET'));
+    }
+    assert.equal(s_hubRequests(), 0);
+  });
+
+  test('no login method and a short SESSION_SECRET → 500, both errors logged', async () => {
+    const mark = logMark(minimal);
+    const r = await send(minimal, '/', null, { headers: NAV_HEADERS });
+    assert.equal(r.status, 500);
+    assert.ok(!r.text.includes('too-short'));
+    const line = await waitForLog(minimal, (l) => l.event === 'error' && l.kind === 'config', { from: mark });
+    assert.ok(line);
+    assert.match(line.detail, /no login method/);
+    assert.match(line.detail, /SESSION_SECRET must be at least 32/);
+    assert.ok(!line.detail.includes('too-short'), 'the secret value itself is not logged');
+  });
+
+  function s_hubRequests() {
+    return hub.requests.length;
+  }
+});
