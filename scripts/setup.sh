@@ -38,4 +38,15 @@ if [ ! -f "$stamp" ] || ! cmp -s "$stamp" package-lock.json; then
   WRANGLER_SEND_METRICS=false npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+# The LTI 1.3 platform peer of the e2e tests (PyPI lti1p3platform), pinned,
+# in its own venv; reinstalled only when its requirements (or Python) change.
+LTIVENV="$TOOLS/ltivenv"
+LTIREQ="$ROOT/tests/e2e/support/lti-platform-requirements.txt"
+[ -x "$LTIVENV/bin/python" ] || { log "creating $LTIVENV"; python3 -m venv "$LTIVENV"; }
+lti_want="$( { sha256sum "$LTIREQ" | cut -d' ' -f1; "$LTIVENV/bin/python" -V; } | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$LTIVENV/.hubgate-stamp" 2>/dev/null || true)" != "$lti_want" ]; then
+  log "pip install the LTI platform peer (lti1p3platform)"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$LTIVENV/bin/python" -m pip install -q -r "$LTIREQ"
+  echo "$lti_want" > "$LTIVENV/.hubgate-stamp"
+fi
 log "tools ready in .tools/ and node_modules/"
