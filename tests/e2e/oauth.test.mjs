@@ -119,6 +119,26 @@ describe('OIDC login against oidc-provider', { skip }, () => {
     }
   });
 
+  test("a new login in the same browser expires the previous user's jupyterhub-user-<name> cookie (Path=/user/<name>/)", async () => {
+    const jar = cookieJar();
+    const first = await oidcLogin(s.worker, s.idp, 'alice', jar, '/user/alice/lab');
+    assert.equal(first.final.status, 200, trail(first.chain));
+    // what alice's single-user server sets after its OAuth handshake with the hub
+    jar.store(`${s.worker.url}/user/alice/oauth_callback`, ['jupyterhub-user-alice=alice-server-token; Path=/user/alice/; HttpOnly; SameSite=Lax']);
+    assert.equal(jar.get('jupyterhub-user-alice', `${s.worker.url}/user/alice/lab`), 'alice-server-token');
+    clearIdpSession(jar);
+    const second = await oidcLogin(s.worker, s.idp, 'bob', jar, '/hub/');
+    assert.equal(second.final.status, 200, trail(second.chain));
+    const cb = callbackEntry(second.chain);
+    assert.equal(cb.status, 302);
+    const expiry = setCookieFor(cb.setCookies, 'jupyterhub-user-alice');
+    assert.ok(
+      expiry.some((c) => isDeletion(c) && /;\s*Path=\/user\/alice\//i.test(c)),
+      `bob's browser keeps alice's single-user server cookie; callback Set-Cookie: ${cb.setCookies.join(' | ')}`,
+    );
+    assert.equal(jar.get('jupyterhub-user-alice', `${s.worker.url}/user/alice/lab`), undefined);
+  });
+
   test('logout: 200 signed-out page, session cookie cleared, hub /hub/logout called as alice, hub Set-Cookie passed on', async () => {
     const jar = cookieJar();
     const login = await oidcLogin(s.worker, s.idp, 'alice', jar, '/hub/');
@@ -359,6 +379,6 @@ describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', { skip 
     const mark = logMark(auto);
     const r = await send(auto, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
     assert.equal(r.status, 401);
-    assert.ok(await waitForLog(auto, (l) => l.event === 'session_rejected', { from: mark }));
+    assert.ok(await waitForLog(auto, (l) => l.event === 'session_rejected' && /another origin/.test(l.detail), { from: mark }));
   });
 });

@@ -30,6 +30,7 @@ import {
   setCookieFor,
   waitForLog,
   logMark,
+  correlationId,
   SESSION_COOKIE,
   NAV_HEADERS,
   API_HEADERS,
@@ -224,9 +225,8 @@ describe('session cookie', { skip }, () => {
     assert.equal(final.status, 200, trail(chain));
     const mark = logMark(s.worker);
     refused(await both(s.worker, tamperSignature(jar.get(SESSION_COOKIE))));
-    const line = await waitForLog(s.worker, (l) => l.event === 'session_rejected', { from: mark });
-    assert.ok(line);
-    assert.match(line.detail, /signature/);
+    const line = await waitForLog(s.worker, (l) => l.event === 'session_rejected' && /signature/.test(l.detail), { from: mark });
+    assert.ok(line, 'logged as session_rejected (signature)');
   });
 
   test('tampered session cookie (payload sub → admin, admin → true, signature kept) → 302 / 401', async () => {
@@ -238,8 +238,9 @@ describe('session cookie', { skip }, () => {
     const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice', iat: now() - 7200, exp: now() - 60 });
     const mark = logMark(s.worker);
     refused(await both(s.worker, token));
-    const line = await waitForLog(s.worker, (l) => l.event === 'session_rejected', { from: mark });
-    assert.match(line?.detail ?? '', /expired/);
+    // (log lines arrive asynchronously: match on the detail, not on the first line after the mark)
+    const line = await waitForLog(s.worker, (l) => l.event === 'session_rejected' && /expired/.test(l.detail), { from: mark });
+    assert.ok(line, 'logged as session_rejected (expired)');
   });
 
   test('session cookie signed with an unknown secret → 302 / 401', async () => {
@@ -347,8 +348,11 @@ describe('id_token and token response checks (rogue IdP)', { skip }, () => {
     assert.equal(r.jar.get(SESSION_COOKIE), undefined);
     assert.equal(r.hubRequests, 0, 'the hub never sees the request');
     assert.doesNotMatch(r.cb.text, /alice|sub-alice/, 'no detail in the page');
-    const line = await waitForLog(s.worker, (l) => l.event === 'error' && l.kind === 'oauth_callback', { from: r.mark });
-    assert.ok(line, 'the failure is logged');
+    const id = correlationId(r.cb.text);
+    assert.ok(id, 'the error page carries a correlation id');
+    const line = await waitForLog(s.worker, (l) => l.correlation_id === id, { from: r.mark });
+    assert.ok(line, 'the failure is logged under the correlation id of the page');
+    assert.equal(line.kind, 'oauth_callback');
     assert.equal(line.status, String(status));
     if (detail) assert.match(line.detail, detail);
     return r;
@@ -672,6 +676,67 @@ describe('oversized input', { skip }, () => {
       body: `iss=x&login_hint=${'b'.repeat(100 * 1024)}`,
     });
     assert.equal(r.status, 413);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('identity claims the hub cannot receive as headers (ALLOW_ALL, rogue IdP)', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack({ bindings: { ALLOW_ALL: 'true', ALLOWED_USERS: undefined } });
+  });
+  after(() => {
+    s?.rogue.setScenario('good');
+    return s?.close();
+  });
+
+  async function login(extra) {
+    s.rogue.setScenario('good', extra);
+    const jar = cookieJar();
+    const hubBefore = s.hub.requests.length;
+    const { chain, final } = await oidcLogin(s.worker, s.rogue, 'alice', jar, '/hub/');
+    return { chain, final, jar, cb: callbackEntry(chain), hubSeen: s.hub.requests.slice(hubBefore) };
+  }
+  const noInjection = (seen) => {
+    for (const r of seen) {
+      assert.notEqual(r.headers['x-forwarded-admin'], 'true');
+      assert.ok(!JSON.stringify(r.headers).includes('\\r'), 'no CR reached the hub');
+    }
+  };
+
+  test('username claim with CR/LF → 400 at the callback, no session minted, hub never reached', async () => {
+    const r = await login({ preferred_username: 'eve\r\nX-Forwarded-Admin: true' });
+    noInjection(r.hubSeen);
+    assert.equal(r.cb?.status, 400, `a session was minted for a username that cannot be sent to the hub:\n${trail(r.chain)}`);
+    assert.equal(r.jar.get(SESSION_COOKIE), undefined);
+    assert.deepEqual(r.hubSeen, []);
+  });
+
+  test('email claim with CR/LF is dropped: the login completes (200) as alice without x-forwarded-email', async () => {
+    const r = await login({ email: 'alice@example.edu\r\nX-Forwarded-Admin: true' });
+    noInjection(r.hubSeen);
+    assert.equal(r.final.status, 200, `every proxied request fails once the session holds this email:\n${trail(r.chain)}`);
+    const h = r.final.json().headers;
+    assert.equal(h['x-forwarded-user'], 'alice');
+    assert.equal(h['x-forwarded-email'], undefined);
+  });
+
+  test('a group name with CR/LF is dropped: the login completes (200) with the other groups', async () => {
+    const r = await login({ groups: ['students', 'x\r\nX-Forwarded-Admin: true'] });
+    noInjection(r.hubSeen);
+    assert.equal(r.final.status, 200, `every proxied request fails once the session holds this group:\n${trail(r.chain)}`);
+    assert.equal(r.final.json().headers['x-forwarded-groups'], 'students');
+  });
+
+  test('a user with 150 long group names: login completes (200) and the session Set-Cookie stays under 4 KB', async () => {
+    const groups = Array.from({ length: 150 }, (_, i) => `cn=course-group-${i},ou=groups,dc=example,dc=edu`);
+    const r = await login({ groups });
+    assert.equal(r.final.status, 200, trail(r.chain));
+    const [set] = setCookieFor(r.cb.setCookies, SESSION_COOKIE);
+    assert.ok(set);
+    const pair = set.split(';')[0];
+    assert.ok(pair.length <= 4096, `session cookie is ${pair.length} bytes: browsers drop cookies over 4096 bytes, so this user could never sign in`);
   });
 });
 

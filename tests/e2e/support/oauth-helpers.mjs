@@ -323,5 +323,16 @@ export async function waitForLog(worker, pred, { timeoutMs = 2000, from = 0 } = 
   }
 }
 
+/** The correlation id an error answer carries (HTML page or JSON), or undefined. */
+export function correlationId(text) {
+  const html = /Reference: <code>([^<]+)<\/code>/.exec(text);
+  if (html) return html[1];
+  try {
+    return JSON.parse(text).correlation_id;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Index to pass as `from` so only lines logged after this point are searched. */
 export const logMark = (worker) => worker.jsonLogs().length;
