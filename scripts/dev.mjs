@@ -16,6 +16,7 @@ import { startIdp } from '../tests/e2e/support/idp.mjs';
 import { startHubEcho } from '../tests/e2e/support/hub-echo.mjs';
 import { DEMO_USERS } from '../tests/e2e/support/users.mjs';
 import { preferredPort, portIsFree } from '../tests/e2e/support/ports.mjs';
+import { startLtiPlatform } from '../tests/e2e/support/lti-platform.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORKER_PORT = 8787;
@@ -54,6 +55,13 @@ const idp = await startIdp({
   ],
 });
 const hub = await startHubEcho({ port: await preferredPort(9402) });
+// The demo LMS (lti1p3platform, from .tools/ltivenv): its page launches the demo course.
+const lms = await startLtiPlatform({
+  port: await preferredPort(9403),
+  tool: workerUrl,
+  platforms: [{ name: 'demo', clientId: 'hubgate-demo-lms', deploymentId: 'demo-deployment' }],
+});
+const { privateKey: ltiKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 
 const vars = {
   HUB_ORIGIN: hub.url,
@@ -65,6 +73,14 @@ const vars = {
   ALLOWED_USERS: 'alice,bob',
   ADMIN_USERS: 'carol',
   LOGIN_SERVICE: 'Demo IdP',
+  // One platform in the single-platform bindings (.dev.vars does not unescape JSON).
+  LTI13_ISSUER: lms.registration('demo').issuer,
+  LTI13_CLIENT_ID: lms.registration('demo').client_id,
+  LTI13_AUTHORIZE_URL: lms.registration('demo').authorize_url,
+  LTI13_JWKS_ENDPOINT: lms.registration('demo').jwks_endpoint,
+  LTI13_DEPLOYMENT_IDS: lms.registration('demo').deployment_ids.join(','),
+  LTI13_PRIVATE_KEY: ltiKey.export({ type: 'pkcs8', format: 'pem' }),
+  LTI13_TOOL_NAME: 'Demo Course Hub',
 };
 fs.writeFileSync(
   DEV_VARS,
@@ -119,7 +135,7 @@ async function stop(code) {
       /* already gone */
     }
   }
-  await Promise.allSettled([idp.close(), hub.close()]);
+  await Promise.allSettled([idp.close(), hub.close(), lms.close()]);
   process.exit(code);
 }
 function alive(pgid) {
@@ -169,6 +185,7 @@ hubgate dev is up.
   Open      ${workerUrl}/hub/
   Demo IdP  ${idp.issuer}  (type a username, no password)
   Fake hub  ${hub.url}  (echoes what the worker sends it)
+  Demo LMS  ${lms.url}/  (LTI 1.3: buttons launch the demo course through the worker)
   Devtools  inspector on 127.0.0.1:${INSPECTOR_PORT}
   Bindings  .dev.vars (regenerated each run)
 

@@ -170,6 +170,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         p, action, q = self.route()
+        if p is None and action == "/":
+            return self.send(200, course_page(), "text/html; charset=utf-8")
         if p is None:
             return self.json(404, {"error": "no such platform"})
         if action == "jwks":
@@ -289,6 +291,28 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # the test shows why
             return self.json(400, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         self.json(200, {"ok": True, "content_items": items, "claims": claims, "kid": header.get("kid")})
+
+
+def course_page() -> str:
+    """The demo LMS's course page (`npm run dev`): each button launches the course through the worker."""
+    rows = []
+    for n, p in PLATFORMS.items():
+        for label, q in [
+            ("Open JupyterHub as student1 (learner)", {"user": "student1"}),
+            ("Open JupyterHub as student2 (learner)", {"user": "student2"}),
+            ("Open JupyterHub as teacher (instructor, admin)", {"user": "teacher", "roles": "Instructor"}),
+            ("Add a JupyterHub link (deep linking, instructor)", {"user": "teacher", "roles": "Instructor", "kind": "deep"}),
+        ]:
+            rows.append(f'<p><a class="b" href="/p/{n}/start?{html.escape(urlencode(q))}">{html.escape(label)}</a></p>')
+        rows.append(f"<p><small>issuer {html.escape(p.issuer)} · client_id {html.escape(p.client_id)} · deployment {html.escape(p.deployment_id)} · key set fetched {p.jwks_fetches}×</small></p>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Demo LMS</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto}"
+        "a.b{display:inline-block;padding:.5rem 1rem;background:#2c6fbb;color:#fff;border-radius:4px;text-decoration:none}"
+        "</style></head><body><h1>Demo LMS · Data Science 101</h1>"
+        "<p>An LTI 1.3 platform (lti1p3platform). Each button starts a launch: login initiation at the worker, "
+        "a signed id_token posted back, then the hub.</p>" + "".join(rows) + "</body></html>"
+    )
 
 
 VERBOSE = False
