@@ -14,6 +14,7 @@ use crate::pages;
 use crate::proxy::{self, ProxyPlan};
 use crate::router::{route, Route};
 use crate::session;
+use crate::session_store::SessionStore;
 
 /// Configuration plus the isolate's caches. Built once per isolate.
 pub struct App {
@@ -21,6 +22,7 @@ pub struct App {
     pub keys: KeyCache,
     pub discovery: DiscoveryCache,
     pub assertions: AssertionCache,
+    pub sessions: SessionStore,
 }
 
 pub enum Outcome {
@@ -41,6 +43,7 @@ impl App {
             keys: KeyCache::default(),
             discovery: DiscoveryCache::default(),
             assertions: AssertionCache::default(),
+            sessions: SessionStore::default(),
         })
     }
 }
@@ -109,7 +112,7 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
                 Err(e) => fail(io, &req, e.status(), "oauth_callback", &e.to_string()),
             })
         }
-        Route::Logout => logout(app, &req, &ctx, io),
+        Route::Logout => logout(app, &req, &ctx, io).await,
         Route::AssertionJwks => Outcome::Respond(assertion_jwks(cfg)),
         Route::LtiLogin
         | Route::LtiLaunch
@@ -118,7 +121,7 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
         | Route::LtiJwks => {
             Outcome::Respond(crate::lti::flow::handle(app, r, &req, &ctx, io).await)
         }
-        Route::Login | Route::Proxy => authenticated(app, req, &ctx, r, io),
+        Route::Login | Route::Proxy => authenticated(app, req, &ctx, r, io).await,
     }
 }
 
@@ -126,7 +129,22 @@ fn login_href(cfg: &Config) -> String {
     format!("{}hub/login", cfg.base_path)
 }
 
-fn authenticated(
+/// The request's session, with its KV-held extras loaded when it has some.
+pub async fn current_session(
+    app: &App,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<session::Session, session::SessionError> {
+    let cfg = &app.config;
+    let mut s = session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now())?;
+    if s.external && !app.sessions.load(io, &s.sid, &mut s.identity).await {
+        return Err(session::SessionError::ExtrasMissing);
+    }
+    Ok(s)
+}
+
+async fn authenticated(
     app: &App,
     req: IncomingRequest,
     ctx: &RequestCtx,
@@ -134,7 +152,7 @@ fn authenticated(
     io: &impl Io,
 ) -> Outcome {
     let cfg = &app.config;
-    match session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now()) {
+    match current_session(app, &req, ctx, io).await {
         Ok(s) => {
             let mut plan = proxy::plan(cfg, &req, Some(&s.identity));
             attach_assertion(app, &mut plan, &s.sid, &s.identity, ctx, io);
@@ -212,10 +230,9 @@ fn login_page(cfg: &Config, req: &IncomingRequest) -> Response {
     }
 }
 
-fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Outcome {
+async fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Outcome {
     let cfg = &app.config;
-    let current =
-        session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now()).ok();
+    let current = current_session(app, req, ctx, io).await.ok();
     let mut then = match cfg
         .oauth
         .as_ref()
@@ -225,7 +242,11 @@ fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> O
         None => pages::signed_out(&login_href(cfg)),
     };
     then.headers.push("Set-Cookie", session::clear(ctx.https));
-    for c in hub_cookie_expiry(cfg, req) {
+    let users: Vec<&str> = current
+        .iter()
+        .map(|s| s.identity.username.as_str())
+        .collect();
+    for c in hub_cookie_expiry(cfg, req, &users) {
         then.headers.push("Set-Cookie", c);
     }
     let mut hub_req = req.clone();
@@ -279,27 +300,49 @@ fn assertion_jwks(cfg: &Config) -> Response {
 
 /// Expire the hub's login cookies so the identity the worker vouches for
 /// next is the one the hub logs in (DESIGN.md, "Identity handed to the hub").
-pub fn hub_cookie_expiry(cfg: &Config, req: &IncomingRequest) -> Vec<String> {
+/// A single-user server's cookie (`jupyterhub-user-<name>`, `Path=/user/<name>/`)
+/// never reaches the worker's own paths, so it is expired by name for the
+/// `users` the worker knows about (the previous session's, the new one's)
+/// as well as for any the request does carry.
+pub fn hub_cookie_expiry(cfg: &Config, req: &IncomingRequest, users: &[&str]) -> Vec<String> {
     let base = &cfg.base_path;
     let mut out = vec![
         cookies::expire_hub_cookie("jupyterhub-hub-login", &format!("{base}hub/")),
         cookies::expire_hub_cookie("jupyterhub-session-id", base),
     ];
+    // JupyterHub's escaped_name: the username quoted for a URL path.
+    let escape = |u: &str| -> String {
+        url::form_urlencoded::byte_serialize(u.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    let mut names: Vec<String> = users.iter().map(|u| escape(u)).collect();
     for (name, _) in cookies::parse_request_cookies(&req.headers) {
         if let Some(user) = name.strip_prefix("jupyterhub-user-") {
-            out.push(cookies::expire_hub_cookie(
-                &name,
-                &format!("{base}user/{user}/"),
-            ));
+            names.push(user.to_string());
         }
+    }
+    names.sort();
+    names.dedup();
+    for user in names {
+        out.push(cookies::expire_hub_cookie(
+            &format!("jupyterhub-user-{user}"),
+            &format!("{base}user/{user}/"),
+        ));
     }
     out
 }
 
+/// Header values the hub will receive: no control characters (CR/LF would
+/// make every proxied request fail, or worse, split headers).
+fn header_safe(v: &str) -> bool {
+    !v.chars().any(char::is_control)
+}
+
 /// After a verified login or launch: session cookie, hub cookies expired,
 /// and through the hub's `/hub/login` so the hub logs in this identity.
-pub fn start_session(
-    cfg: &Config,
+pub async fn start_session(
+    app: &App,
     req: &IncomingRequest,
     ctx: &RequestCtx,
     identity: &Identity,
@@ -307,7 +350,45 @@ pub fn start_session(
     cookie_ctx: Context,
     io: &impl Io,
 ) -> Response {
+    let cfg = &app.config;
+    if !header_safe(&identity.username) {
+        return fail(
+            io,
+            req,
+            400,
+            "username",
+            "username contains control characters",
+        );
+    }
+    let mut identity = identity.clone();
+    if identity.email.as_deref().is_some_and(|e| !header_safe(e)) {
+        io.log(&crate::log::line(
+            "claim_dropped",
+            &[("claim", "email"), ("reason", "control characters")],
+        ));
+        identity.email = None;
+    }
+    let before = identity.groups.len();
+    identity
+        .groups
+        .retain(|g| header_safe(g) && !g.contains(','));
+    if identity.groups.len() != before {
+        io.log(&crate::log::line(
+            "claim_dropped",
+            &[
+                ("claim", "groups"),
+                ("reason", "control characters or commas"),
+            ],
+        ));
+    }
+    let identity = &identity;
+    let previous = current_session(app, req, ctx, io).await.ok();
     let sid = random_token(io, 16);
+    if session::extras_overflow(identity) {
+        app.sessions
+            .save(io, &sid, identity, cfg.session.max_age)
+            .await;
+    }
     let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let mut resp = Response::redirect(&format!("{}?next={enc}", login_href(cfg)));
     resp.headers.push(
@@ -322,7 +403,9 @@ pub fn start_session(
             io.now(),
         ),
     );
-    for c in hub_cookie_expiry(cfg, req) {
+    let mut users = vec![identity.username.as_str()];
+    users.extend(previous.as_ref().map(|s| s.identity.username.as_str()));
+    for c in hub_cookie_expiry(cfg, req, &users) {
         resp.headers.push("Set-Cookie", c);
     }
     io.log(&crate::log::line(

@@ -25,6 +25,7 @@ pub mod redirect;
 pub mod router;
 pub mod secret;
 pub mod session;
+pub mod session_store;
 pub mod signing;
 
 #[cfg(target_arch = "wasm32")]

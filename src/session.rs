@@ -25,6 +25,20 @@ struct SessionClaims {
     sid: String,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     auth_state: serde_json::Map<String, serde_json::Value>,
+    /// Groups and auth_state were too big for the cookie and live in KV.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ext: bool,
+}
+
+/// Above this many bytes of groups + auth_state, they move out of the
+/// cookie into KV keyed by `sid`: browsers drop cookies over 4 KB.
+pub const MAX_INLINE_EXTRAS: usize = 2048;
+
+pub fn extras_overflow(identity: &Identity) -> bool {
+    serde_json::to_vec(&(&identity.groups, &identity.auth_state))
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+        > MAX_INLINE_EXTRAS
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +46,8 @@ pub struct Session {
     pub identity: Identity,
     pub sid: String,
     pub expires_at: UnixTime,
+    /// Groups and auth_state must be loaded from KV (`identity` has none yet).
+    pub external: bool,
     /// Set when the cookie was signed with `SESSION_SECRET_PREVIOUS`: the
     /// response carries a re-minted cookie.
     pub reissue: Option<String>,
@@ -45,13 +61,17 @@ pub enum SessionError {
     Token(#[from] TokenError),
     #[error("session cookie was issued for another origin or issuer")]
     WrongAudience,
+    #[error("session's stored groups/auth_state are gone from KV")]
+    ExtrasMissing,
 }
 
 pub fn cookie_name(https: bool) -> String {
     cookies::cookie_name(cookies::SESSION_BASE, https)
 }
 
-/// A `Set-Cookie` value starting a session for `identity`.
+/// A `Set-Cookie` value starting a session for `identity`. When
+/// `extras_overflow(identity)`, groups and auth_state are left out and the
+/// caller stores them in KV.
 pub fn mint(
     cfg: &SessionConfig,
     identity: &Identity,
@@ -61,16 +81,48 @@ pub fn mint(
     ctx: Context,
     now: UnixTime,
 ) -> String {
+    mint_inner(
+        cfg,
+        identity,
+        sid,
+        origin,
+        https,
+        ctx,
+        now,
+        extras_overflow(identity),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mint_inner(
+    cfg: &SessionConfig,
+    identity: &Identity,
+    sid: &str,
+    origin: &str,
+    https: bool,
+    ctx: Context,
+    now: UnixTime,
+    ext: bool,
+) -> String {
     let claims = SessionClaims {
         iss: ISSUER.into(),
         aud: origin.into(),
         sub: identity.username.clone(),
         email: identity.email.clone(),
         method: identity.method,
-        groups: identity.groups.clone(),
+        groups: if ext {
+            Vec::new()
+        } else {
+            identity.groups.clone()
+        },
         admin: identity.admin,
         sid: sid.into(),
-        auth_state: identity.auth_state.clone(),
+        auth_state: if ext {
+            Default::default()
+        } else {
+            identity.auth_state.clone()
+        },
+        ext,
     };
     let token = signing::mint(&cfg.secret, Purpose::Session, &claims, now, cfg.max_age);
     cookies::set_cookie(&cookie_name(https), &token, cfg.max_age, https, ctx)
@@ -116,12 +168,13 @@ pub fn verify(
         } else {
             Context::TopLevel
         };
-        mint(&cfg, &identity, &c.sid, origin, https, ctx, now)
+        mint_inner(&cfg, &identity, &c.sid, origin, https, ctx, now, c.ext)
     });
     Ok(Session {
         identity,
         sid: c.sid,
         expires_at: v.expires_at,
+        external: c.ext,
         reissue,
     })
 }

@@ -629,3 +629,144 @@ fn basic_auth_is_the_default_token_endpoint_authentication() {
     let body = String::from_utf8(token_req.body.unwrap()).unwrap();
     assert!(!body.contains("client_secret"));
 }
+
+fn login_with_userinfo(
+    userinfo: serde_json::Value,
+) -> (hubgate::app::App, TestIo, hubgate::http::Response) {
+    let (a, io) = (app(&[("ALLOW_ALL", "true")]), TestIo::new());
+    good_idp(&io, "alice");
+    io.route(&format!("{ISSUER}/me"), move |_| {
+        json_response(200, userinfo.clone())
+    });
+    let r = login_round_trip(&a, &io, "/hub/", |cb| cb);
+    (a, io, r)
+}
+
+#[test]
+fn many_groups_keep_the_session_cookie_under_4_kb_and_still_reach_the_hub() {
+    let groups: Vec<String> = (0..150)
+        .map(|i| format!("course-{i:03}-a-rather-long-group-name"))
+        .collect();
+    let (a, io, r) = login_with_userinfo(serde_json::json!({"sub": "u-1", "groups": groups}));
+    assert_eq!(r.status, 302);
+    let session = r
+        .headers
+        .get_all("set-cookie")
+        .find(|c| c.starts_with("__Host-hubgate="))
+        .unwrap();
+    assert!(
+        session.len() < 4096,
+        "session cookie is {} bytes",
+        session.len()
+    );
+    let plan = proxied(&a, with_cookies(get("/hub/home"), &r), &io);
+    assert_eq!(
+        plan.headers
+            .get("x-forwarded-groups")
+            .unwrap()
+            .split(',')
+            .count(),
+        150
+    );
+    // A new isolate reads the groups from KV.
+    let fresh = app(&[("ALLOW_ALL", "true")]);
+    let plan = proxied(&fresh, with_cookies(get("/hub/home"), &r), &io);
+    assert_eq!(
+        plan.headers
+            .get("x-forwarded-groups")
+            .unwrap()
+            .split(',')
+            .count(),
+        150
+    );
+}
+
+#[test]
+fn session_whose_stored_groups_are_gone_is_no_session() {
+    let groups: Vec<String> = (0..150)
+        .map(|i| format!("course-{i:03}-a-rather-long-group-name"))
+        .collect();
+    let (_, io, r) = login_with_userinfo(serde_json::json!({"sub": "u-1", "groups": groups}));
+    io.kv
+        .borrow_mut()
+        .retain(|(_, k), _| !k.starts_with("session:"));
+    let fresh = app(&[("ALLOW_ALL", "true")]);
+    let resp = respond(
+        &fresh,
+        with_cookies(
+            hubgate::http::IncomingRequest {
+                headers: hubgate::http::Headers(vec![("Accept".into(), "application/json".into())]),
+                ..get("/hub/api")
+            },
+            &r,
+        ),
+        &io,
+    );
+    assert_eq!(resp.status, 401);
+}
+
+#[test]
+fn rejects_username_with_control_characters() {
+    let (a, io) = (app(&[("ALLOW_ALL", "true")]), TestIo::new());
+    good_idp(&io, "alice\r\nx-forwarded-admin: true");
+    let r = login_round_trip(&a, &io, "/hub/", |cb| cb);
+    assert_eq!(r.status, 400);
+    assert!(r
+        .headers
+        .get_all("set-cookie")
+        .all(|c| !c.starts_with("__Host-hubgate=")));
+}
+
+#[test]
+fn drops_email_and_groups_with_control_characters() {
+    let (a, io, r) = login_with_userinfo(
+        serde_json::json!({"sub": "u-1", "email": "a@b\r\nx: y", "groups": ["ok", "bad\nname", "a,b"]}),
+    );
+    assert_eq!(r.status, 302);
+    let plan = proxied(&a, with_cookies(get("/hub/home"), &r), &io);
+    assert_eq!(plan.headers.get("x-forwarded-email"), None);
+    assert_eq!(plan.headers.get("x-forwarded-groups"), Some("ok"));
+    assert!(io.logged("claim_dropped"));
+}
+
+#[test]
+fn a_new_login_expires_the_previous_users_single_user_server_cookie() {
+    let (a, io) = (app(&[]), TestIo::new());
+    let p = good_idp(&io, "alice");
+    let first = login_round_trip(&a, &io, "/hub/", |cb| cb);
+    let signer = p.clone();
+    serve_idp(&io, vec![p.jwk()], move |n| signer.sign(standard_claims(n, "bob"), T0, T0 + 300));
+    // bob logs in in the same browser: the callback carries alice's session cookie.
+    let start = respond(&a, get("/hub/oauth_login"), &io);
+    let loc = start.location().unwrap().to_string();
+    let cb = format!(
+        "/hub/oauth_callback?code={}&state={}",
+        urlenc(&format!("code:{}", query(&loc, "nonce").unwrap())),
+        urlenc(&query(&loc, "state").unwrap())
+    );
+    let mut req = with_cookies(get(&cb), &start);
+    let alice_session = first
+        .headers
+        .get_all("set-cookie")
+        .find(|c| c.starts_with("__Host-hubgate="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    req.headers.push("Cookie", alice_session);
+    let r = respond(&a, req, &io);
+    assert_eq!(r.status, 302);
+    let expiries: Vec<&str> = r.headers.get_all("set-cookie").collect();
+    assert!(
+        expiries
+            .iter()
+            .any(|c| c.starts_with("jupyterhub-user-alice=;")
+                && c.contains("Path=/user/alice/")
+                && c.contains("Max-Age=0")),
+        "{expiries:#?}"
+    );
+    assert!(expiries
+        .iter()
+        .any(|c| c.starts_with("jupyterhub-user-bob=;")));
+}

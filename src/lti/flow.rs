@@ -210,7 +210,8 @@ pub async fn launch(
     match &verified.message {
         Message::ResourceLink { .. } => {
             let next = launch::landing(&verified.target_link_uri, &ctx.origin, &cfg.base_path);
-            let mut resp = start_session(cfg, req, ctx, &identity, &next, Context::Embedded, io);
+            let mut resp =
+                start_session(app, req, ctx, &identity, &next, Context::Embedded, io).await;
             resp.headers.push("Set-Cookie", clear_flow);
             Ok(resp)
         }

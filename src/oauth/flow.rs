@@ -193,7 +193,7 @@ pub async fn callback(
         method: LoginMethod::Oauth,
         auth_state: crate::assertion::select_auth_state(&claims, &cfg.auth_state_claims),
     };
-    let mut resp = start_session(cfg, req, ctx, &identity, &flow.next, Context::TopLevel, io);
+    let mut resp = start_session(app, req, ctx, &identity, &flow.next, Context::TopLevel, io).await;
     resp.headers.push(
         "Set-Cookie",
         flow_state::clear(FlowKind::Oauth, &flow.state, ctx.https, Context::TopLevel),

@@ -1,0 +1,78 @@
+//! Session extras too big for the cookie (many groups, large auth_state):
+//! kept in KV `NONCES` under `session:<sid>` for the session's lifetime, and
+//! in isolate memory once read.
+
+use crate::http::UnixTime;
+use crate::identity::Identity;
+use crate::io::{Io, KvNamespace};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+const MEMORY_LIMIT: usize = 2048;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Extras {
+    groups: Vec<String>,
+    #[serde(default)]
+    auth_state: serde_json::Map<String, serde_json::Value>,
+    expires_at: u64,
+}
+
+#[derive(Default)]
+pub struct SessionStore {
+    memory: RefCell<HashMap<String, Extras>>,
+}
+
+fn key(sid: &str) -> String {
+    format!("session:{sid}")
+}
+
+impl SessionStore {
+    pub async fn save(&self, io: &impl Io, sid: &str, identity: &Identity, ttl: u64) {
+        let extras = Extras {
+            groups: identity.groups.clone(),
+            auth_state: identity.auth_state.clone(),
+            expires_at: io.now().plus(ttl).0,
+        };
+        let raw = serde_json::to_string(&extras).unwrap_or_default();
+        io.kv_put(KvNamespace::Nonces, &key(sid), &raw, ttl).await;
+        self.remember(sid, extras, io.now());
+    }
+
+    /// Fill `identity` with the stored extras; `false` when they are gone
+    /// (expired, or not yet visible in this location: KV is eventually consistent).
+    pub async fn load(&self, io: &impl Io, sid: &str, identity: &mut Identity) -> bool {
+        let cached = self.memory.borrow().get(sid).cloned();
+        let extras = match cached {
+            Some(e) => e,
+            None => {
+                let Some(raw) = io.kv_get(KvNamespace::Nonces, &key(sid)).await else {
+                    return false;
+                };
+                let Ok(e) = serde_json::from_str::<Extras>(&raw) else {
+                    return false;
+                };
+                self.remember(sid, e.clone(), io.now());
+                e
+            }
+        };
+        if extras.expires_at <= io.now().0 {
+            return false;
+        }
+        identity.groups = extras.groups;
+        identity.auth_state = extras.auth_state;
+        true
+    }
+
+    fn remember(&self, sid: &str, e: Extras, now: UnixTime) {
+        let mut m = self.memory.borrow_mut();
+        if m.len() >= MEMORY_LIMIT {
+            m.retain(|_, v| v.expires_at > now.0);
+            if m.len() >= MEMORY_LIMIT {
+                m.clear();
+            }
+        }
+        m.insert(sid.to_string(), e);
+    }
+}
