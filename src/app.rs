@@ -109,7 +109,22 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
         Route::OAuthCallback => {
             Outcome::Respond(match oauth::flow::callback(app, &req, &ctx, io).await {
                 Ok(r) => r,
-                Err(e) => fail(io, &req, e.status(), "oauth_callback", &e.to_string()),
+                Err(e) => {
+                    let mut r = fail(io, &req, e.status(), "oauth_callback", &e.to_string());
+                    // A failed flow is over: its cookie goes too.
+                    if let Some(state) = req.query_param("state").filter(|s| !s.is_empty()) {
+                        r.headers.push(
+                            "Set-Cookie",
+                            crate::flow_state::clear(
+                                crate::flow_state::FlowKind::Oauth,
+                                &state,
+                                ctx.https,
+                                Context::TopLevel,
+                            ),
+                        );
+                    }
+                    r
+                }
             })
         }
         Route::Logout => logout(app, &req, &ctx, io).await,
