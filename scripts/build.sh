@@ -18,8 +18,12 @@ if [ -f build/worker/shim.mjs ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$in
 fi
 echo "[build] worker-build --release" >&2
 worker-build --release
-echo "$inputs" > "$stamp"
 wasm=$(ls build/*.wasm | head -n1)
+# The function-name section is a third of the module and only serves stack
+# traces; strip it (no optimisation passes: -Oz saved little gzipped, see README).
+"$WASM_OPT_BIN" --all-features --strip-debug --strip-producers "$wasm" -o "$wasm.stripped" >/dev/null
+mv "$wasm.stripped" "$wasm"
+echo "$inputs" > "$stamp"
 raw=$(wc -c < "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 echo "[build] $(basename "$wasm"): $raw bytes raw, $gz bytes gzipped" >&2
