@@ -25,9 +25,9 @@ import {
   API_HEADERS,
 } from './support/oauth-helpers.mjs';
 
-const skip = !fs.existsSync(DEFAULT_SCRIPT) && 'build/worker/shim.mjs not built (bash scripts/build.sh)';
+// A missing build fails loudly (startWorker throws): npm test always builds first.
 
-describe('OIDC login against oidc-provider', { skip }, () => {
+describe('OIDC login against oidc-provider', () => {
   let s;
   before(async () => {
     s = await startOidcStack();
@@ -306,7 +306,7 @@ describe('OIDC login against oidc-provider', { skip }, () => {
   });
 });
 
-describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', { skip }, () => {
+describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', () => {
   let s;
   let auto;
   let redirecting;

@@ -36,7 +36,7 @@ import {
   API_HEADERS,
 } from './support/oauth-helpers.mjs';
 
-const skip = !fs.existsSync(DEFAULT_SCRIPT) && 'build/worker/shim.mjs not built (bash scripts/build.sh)';
+// A missing build fails loudly (startWorker throws): npm test always builds first.
 const now = () => Math.floor(Date.now() / 1000);
 
 /** Request `url` (absolute, at the worker) with the jar: one hop, no following. */
@@ -44,7 +44,7 @@ const hit = (worker, url, jar, headers = NAV_HEADERS) => send(worker, `${url.pat
 
 // ---------------------------------------------------------------------------
 
-describe('OAuth state and the per-flow cookie', { skip }, () => {
+describe('OAuth state and the per-flow cookie', () => {
   let s;
   before(async () => {
     s = await startRogueStack();
@@ -186,7 +186,7 @@ describe('OAuth state and the per-flow cookie', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('session cookie', { skip }, () => {
+describe('session cookie', () => {
   let s;
   let rotated;
   const oldSecret = randomSecret();
@@ -318,7 +318,7 @@ describe('session cookie', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('id_token and token response checks (rogue IdP)', { skip }, () => {
+describe('id_token and token response checks (rogue IdP)', () => {
   let s;
   before(async () => {
     s = await startRogueStack();
@@ -403,7 +403,7 @@ describe('id_token and token response checks (rogue IdP)', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('IdP key set and discovery (rogue IdP)', { skip }, () => {
+describe('IdP key set and discovery (rogue IdP)', () => {
   let s;
   before(async () => {
     s = await startRogueStack();
@@ -465,7 +465,7 @@ describe('IdP key set and discovery (rogue IdP)', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('open redirects in next', { skip }, () => {
+describe('open redirects in next', () => {
   let s;
   before(async () => {
     s = await startRogueStack();
@@ -509,7 +509,7 @@ describe('open redirects in next', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('smuggled identity headers and the worker cookies', { skip }, () => {
+describe('smuggled identity headers and the worker cookies', () => {
   let s;
   const jar = cookieJar();
   let hubJwks;
@@ -628,7 +628,7 @@ describe('smuggled identity headers and the worker cookies', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('oversized input', { skip }, () => {
+describe('oversized input', () => {
   let s;
   before(async () => {
     s = await startRogueStack();
@@ -681,7 +681,7 @@ describe('oversized input', { skip }, () => {
 
 // ---------------------------------------------------------------------------
 
-describe('identity claims the hub cannot receive as headers (ALLOW_ALL, rogue IdP)', { skip }, () => {
+describe('identity claims the hub cannot receive as headers (ALLOW_ALL, rogue IdP)', () => {
   let s;
   before(async () => {
     s = await startRogueStack({ bindings: { ALLOW_ALL: 'true', ALLOWED_USERS: undefined } });
@@ -742,7 +742,7 @@ describe('identity claims the hub cannot receive as headers (ALLOW_ALL, rogue Id
 
 // ---------------------------------------------------------------------------
 
-describe('misconfigured worker', { skip }, () => {
+describe('misconfigured worker', () => {
   let hub;
   let w;
   let minimal;
