@@ -29,22 +29,56 @@ fn main() {
         method: LoginMethod::Oauth,
         auth_state: Default::default(),
     };
-    let cfg = SessionConfig { secret: SessionSecret::new("0123456789abcdef0123456789abcdef"), previous: None, max_age: 3600 };
+    let cfg = SessionConfig {
+        secret: SessionSecret::new("0123456789abcdef0123456789abcdef"),
+        previous: None,
+        max_age: 3600,
+    };
     let origin = "https://hub.example.edu";
-    let set = hubgate::session::mint(&cfg, &id, "sid", origin, true, Context::TopLevel, UnixTime(1_000));
-    let headers = Headers(vec![("Cookie".into(), set.split(';').next().unwrap().to_string())]);
-    println!("session cookie: {} bytes", set.split(';').next().unwrap().len());
+    let set = hubgate::session::mint(
+        &cfg,
+        &id,
+        "sid",
+        origin,
+        true,
+        Context::TopLevel,
+        UnixTime(1_000),
+    );
+    let headers = Headers(vec![(
+        "Cookie".into(),
+        set.split(';').next().unwrap().to_string(),
+    )]);
+    println!(
+        "session cookie: {} bytes",
+        set.split(';').next().unwrap().len()
+    );
 
     per_op("session cookie verify (HS256)", 20_000, |_| {
         hubgate::session::verify(&cfg, &headers, origin, true, UnixTime(1_001)).unwrap();
     });
     let key = parse_key(EC_JWK).unwrap();
     per_op("assertion mint (ES256 sign)", 2_000, |i| {
-        hubgate::assertion::mint(&key, &id, origin, "https://origin.example.edu", UnixTime(1_000 + i as u64));
+        hubgate::assertion::mint(
+            &key,
+            &id,
+            origin,
+            "https://origin.example.edu",
+            UnixTime(1_000 + i as u64),
+        );
     });
     let cache = AssertionCache::default();
     per_op("assertion from isolate cache (warm)", 200_000, |_| {
-        cache.get_or_mint(&key, "sid", &id, origin, "https://origin.example.edu", UnixTime(1_001));
+        cache.get_or_mint(
+            &key,
+            "sid",
+            &id,
+            origin,
+            "https://origin.example.edu",
+            UnixTime(1_001),
+        );
     });
-    println!("assertions signed during the warm loop: {}", cache.minted.get());
+    println!(
+        "assertions signed during the warm loop: {}",
+        cache.minted.get()
+    );
 }

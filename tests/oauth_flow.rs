@@ -735,7 +735,9 @@ fn a_new_login_expires_the_previous_users_single_user_server_cookie() {
     let p = good_idp(&io, "alice");
     let first = login_round_trip(&a, &io, "/hub/", |cb| cb);
     let signer = p.clone();
-    serve_idp(&io, vec![p.jwk()], move |n| signer.sign(standard_claims(n, "bob"), T0, T0 + 300));
+    serve_idp(&io, vec![p.jwk()], move |n| {
+        signer.sign(standard_claims(n, "bob"), T0, T0 + 300)
+    });
     // bob logs in in the same browser: the callback carries alice's session cookie.
     let start = respond(&a, get("/hub/oauth_login"), &io);
     let loc = start.location().unwrap().to_string();
