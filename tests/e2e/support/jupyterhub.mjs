@@ -102,7 +102,16 @@ function sweepSync(rec) {
 }
 
 process.on('exit', () => {
-  for (const rec of live) sweepSync(rec);
+  for (const rec of live) {
+    sweepSync(rec);
+    if (!rec.keepWorkDir) {
+      try {
+        fs.rmSync(rec.workDir, { recursive: true, force: true });
+      } catch {
+        /* best effort */
+      }
+    }
+  }
 });
 
 // --- start ------------------------------------------------------------------
@@ -192,7 +201,7 @@ export async function startJupyterHub({
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group
   });
-  const rec = { id, pgid: child.pid };
+  const rec = { id, pgid: child.pid, workDir, keepWorkDir };
   live.add(rec);
   let exited = null;
   const exitPromise = new Promise((resolve) => {
