@@ -4,7 +4,8 @@
 // the kernel WebSocket (Jupyter messaging protocol v5, JSON text frames).
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { follow, openWebSocket } from './worker.mjs';
+import zlib from 'node:zlib';
+import { follow } from './worker.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,7 +16,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * init.headers, so a "navigation" made with it looks like a cross-origin
  * script fetch to JupyterHub (whose XSRF rules then refuse cookie auth on a
  * single-user server page) and to the worker. This one sends exactly the
- * headers it is given. Never follows redirects; http only (loopback).
+ * headers it is given, and decodes gzip/br/deflate bodies as a browser does.
+ * Never follows redirects; http only (loopback).
  * Usable as the first argument of `follow`.
  */
 export function browserFetch(url, init = {}) {
@@ -35,7 +37,17 @@ export function browserFetch(url, init = {}) {
         res.on('end', () => {
           const h = new Headers();
           for (let i = 0; i < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
-          const buf = Buffer.concat(chunks);
+          let buf = Buffer.concat(chunks);
+          // decode like a browser (the Content-Encoding header stays, for the caller to see)
+          const enc = (res.headers['content-encoding'] ?? '').trim().toLowerCase();
+          try {
+            if (enc === 'gzip') buf = zlib.gunzipSync(buf);
+            else if (enc === 'br') buf = zlib.brotliDecompressSync(buf);
+            else if (enc === 'deflate') buf = zlib.inflateSync(buf);
+          } catch (err) {
+            reject(new Error(`browserFetch: ${u.href}: body is not valid ${enc}: ${err.message}`));
+            return;
+          }
           const nullBody = [204, 205, 304].includes(res.statusCode) || (init.method ?? 'GET') === 'HEAD';
           resolve(new Response(nullBody ? null : buf, { status: res.statusCode, statusText: res.statusMessage, headers: h }));
         });
@@ -142,25 +154,70 @@ export function jupyterMessage(msgType, content, session) {
   };
 }
 
+export const KERNEL_WS_V1 = 'v1.kernel.websocket.jupyter.org';
+
 /**
  * Open the kernel's channels WebSocket through `base` like a JupyterLab tab
- * (cookies, Origin = page origin, Sec-Fetch-Mode: websocket).
+ * (cookies, Origin = page origin, Sec-Fetch-Mode: websocket). With
+ * `protocol: KERNEL_WS_V1` it asks for the binary v1 kernel protocol, as
+ * JupyterLab 4 does; otherwise messages are JSON text (the legacy protocol).
+ * Rejects with `err.status` when the upgrade is refused.
  */
-export async function openKernelChannels(base, jar, user, kernelId, { sessionId = crypto.randomUUID(), timeoutMs = 10_000, headers = {} } = {}) {
-  const url = new URL(`/user/${user}/api/kernels/${kernelId}/channels?session_id=${sessionId}`, base);
+export async function openKernelChannels(base, jar, user, kernelId, { sessionId = crypto.randomUUID(), timeoutMs = 10_000, headers = {}, protocol } = {}) {
+  const { default: WebSocket } = await import('ws');
+  const httpUrl = new URL(`/user/${user}/api/kernels/${kernelId}/channels?session_id=${sessionId}`, base);
+  const wsUrl = new URL(httpUrl);
+  wsUrl.protocol = 'ws:';
   // A header given as `undefined` is left out (e.g. no Sec-Fetch-Site, as an older browser).
   const all = {
+    origin: httpUrl.origin,
     'sec-fetch-mode': 'websocket',
     'sec-fetch-site': 'same-origin',
     'sec-fetch-dest': 'empty',
     'user-agent': 'hubgate-e2e/1 (node)',
     ...headers,
   };
-  const ws = await openWebSocket(url, jar, {
-    timeoutMs,
-    headers: Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined)),
+  const cookie = jar?.header(httpUrl);
+  if (cookie) all.cookie = cookie;
+  const h = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+  const ws = new WebSocket(wsUrl, protocol ? [protocol] : [], { headers: h, handshakeTimeout: timeoutMs });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('unexpected-response', (req, res) => {
+      const err = new Error(`WebSocket upgrade refused: ${res.statusCode}`);
+      err.status = res.statusCode;
+      res.resume();
+      ws.terminate();
+      reject(err);
+    });
+    ws.once('error', reject);
   });
-  return { ws, sessionId };
+  ws.kernelProtocol = ws.protocol || 'legacy';
+  return { ws, sessionId, protocol: ws.kernelProtocol };
+}
+
+/** v1 kernel WebSocket frame (jupyter_server serialize_msg_to_ws_v1). */
+export function encodeV1(msg) {
+  const parts = [msg.header, msg.parent_header, msg.metadata, msg.content].map((p) => Buffer.from(JSON.stringify(p)));
+  const channel = Buffer.from(msg.channel);
+  const offsets = [8 * (1 + 1 + parts.length + 1)];
+  offsets.push(offsets.at(-1) + channel.length);
+  for (const p of parts) offsets.push(offsets.at(-1) + p.length);
+  const head = Buffer.alloc(8 * (offsets.length + 1));
+  head.writeBigUInt64LE(BigInt(offsets.length), 0);
+  offsets.forEach((o, i) => head.writeBigUInt64LE(BigInt(o), 8 * (i + 1)));
+  return Buffer.concat([head, channel, ...parts]);
+}
+
+/** Parse a v1 frame into { channel, header, parent_header, metadata, content, buffers }. */
+export function decodeV1(buf) {
+  const n = Number(buf.readBigUInt64LE(0));
+  const offsets = Array.from({ length: n }, (_, i) => Number(buf.readBigUInt64LE(8 * (i + 1))));
+  const channel = buf.subarray(offsets[0], offsets[1]).toString('utf8');
+  const parts = [];
+  for (let i = 1; i < n - 1; i += 1) parts.push(buf.subarray(offsets[i], offsets[i + 1]));
+  const [header, parent, metadata, content] = parts.slice(0, 4).map((p) => JSON.parse(p.toString('utf8')));
+  return { channel, header, parent_header: parent, metadata, content, buffers: parts.slice(4) };
 }
 
 /**
@@ -182,14 +239,15 @@ export function execute(ws, sessionId, code, { timeoutMs = 30_000 } = {}) {
       ws.off('message', onMessage);
       reject(new Error(`no complete answer to execute_request ${JSON.stringify(code)} in ${timeoutMs} ms: ${JSON.stringify(out)}`));
     }, timeoutMs);
+    const v1 = ws.kernelProtocol === KERNEL_WS_V1;
     function onMessage(data, isBinary) {
-      if (isBinary) return;
       let m;
       try {
-        m = JSON.parse(data.toString());
+        m = v1 ? (isBinary ? decodeV1(Buffer.from(data)) : null) : isBinary ? null : JSON.parse(data.toString());
       } catch {
         return;
       }
+      if (!m) return;
       if (m.parent_header?.msg_id !== id) return;
       const type = m.header?.msg_type ?? m.msg_type;
       if (type === 'execute_result') {
@@ -207,6 +265,6 @@ export function execute(ws, sessionId, code, { timeoutMs = 30_000 } = {}) {
       }
     }
     ws.on('message', onMessage);
-    ws.send(JSON.stringify(msg));
+    ws.send(v1 ? encodeV1(msg) : JSON.stringify(msg));
   });
 }
