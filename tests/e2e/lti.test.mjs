@@ -184,13 +184,25 @@ describe('LTI 1.3 launches in workerd against lti1p3platform', () => {
   test(`${BULK_LAUNCHES} launches fetch the platform JWKS once per TTL (once here), with time per launch`, async () => {
     const times = [];
     const started = Date.now();
-    const jar = cookieJar();
-    for (let i = 0; i < BULK_LAUNCHES; i += 1) {
-      const r = await ltiLaunch(platform, 'bulk', jar, { user: `u${i % 50}`, followAfter: false });
-      assert.equal(r.launch.status, 302, r.launch.text);
-      times.push(r.launchMs);
-      assert.ok(Date.now() - started < 280_000, 'bounded: 1000 launches must finish within 280 s');
-    }
+    // The first launch fills the isolate's cache; then four browsers launch
+    // side by side (workerd does not let one request wait on another's fetch,
+    // so concurrent launches on a cold isolate would each fetch). The count
+    // bounds the loop.
+    const LANES = 4;
+    const first = await ltiLaunch(platform, 'bulk', cookieJar(), { user: 'u0', followAfter: false });
+    assert.equal(first.launch.status, 302, first.launch.text);
+    times.push(first.launchMs);
+    let next = 1;
+    await Promise.all(Array.from({ length: LANES }, async () => {
+      const jar = cookieJar();
+      while (next < BULK_LAUNCHES) {
+        const i = next++;
+        const r = await ltiLaunch(platform, 'bulk', jar, { user: `u${i % 50}`, followAfter: false });
+        assert.equal(r.launch.status, 302, r.launch.text);
+        times.push(r.launchMs);
+      }
+    }));
+    assert.equal(times.length, BULK_LAUNCHES);
     const wall = Date.now() - started;
     // Baseline: the same HTTP round trip to the worker for a static answer.
     const base = [];

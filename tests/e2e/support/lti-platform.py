@@ -59,6 +59,28 @@ def new_key() -> tuple[str, str]:
     return private, public
 
 
+class CachedRegistration(Registration):
+    """lti1p3platform parses the PEM private key twice per launch (for the kid
+    and for the signature), about 30 ms each; a real platform keeps it loaded.
+    Same signatures, same kid; the parsed key is cached per PEM."""
+
+    _cache: tuple[str, t.Any, str | None] | None = None
+
+    def _loaded(self) -> tuple[t.Any, str | None]:
+        pem = self.get_platform_private_key()
+        if self._cache is None or self._cache[0] is not pem:
+            key = serialization.load_pem_private_key(pem.encode(), password=None)
+            self._cache = (pem, key, super().get_kid())
+        return self._cache[1], self._cache[2]
+
+    def get_kid(self) -> str | None:
+        return self._loaded()[1]
+
+    def platform_encode_and_sign(self, payload: dict[str, t.Any], expiration: int | None = None) -> str:
+        key, kid = self._loaded()
+        return Registration.encode_and_sign(payload, key, {"kid": kid} if kid else None, expiration=expiration)
+
+
 class PlatformConfig(LTI1P3PlatformConfAbstract):
     def init_platform_config(self, **kwargs: t.Any) -> None:
         self._registration = kwargs["registration"]
@@ -101,7 +123,7 @@ class Platform:
         self.counter = 0
         private, public = new_key()
         self.registration = (
-            Registration()
+            CachedRegistration()
             .set_iss(self.issuer)
             .set_client_id(client_id)
             .set_deployment_id(deployment_id)
