@@ -25,6 +25,17 @@ pub trait Io {
     fn log(&self, line: &str);
 }
 
+/// A KV key for a one-time value (state, nonce): its SHA-256, so the value
+/// itself is never stored.
+pub fn one_time_key(prefix: &str, value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{prefix}:{hex}")
+}
+
 /// Random bytes as URL-safe base64, for state, nonce, PKCE verifier, ids.
 pub fn random_token(io: &impl Io, bytes: usize) -> String {
     use base64::Engine;

@@ -246,6 +246,12 @@ fn select_key<'k>(keys: &'k KeySet, kid: Option<&str>, alg: Alg) -> Result<&'k K
     }
 }
 
+/// The `kid` of a token's header, read before anything is verified: it only
+/// picks the key (or asks for a refetch).
+pub fn header_kid(token: &str) -> Option<String> {
+    UntrustedToken::new(token).ok()?.header().key_id.clone()
+}
+
 pub fn has_kid(keys: &KeySet, kid: Option<&str>) -> bool {
     match kid {
         Some(kid) => keys.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),

@@ -23,7 +23,6 @@ use crate::identity::{Identity, LoginMethod};
 use crate::io::{random_token, Io, KvNamespace};
 use crate::router::Route;
 use crate::session;
-use sha2::{Digest, Sha256};
 
 /// Answer one LTI route; errors become the generic page with their status.
 pub async fn handle(
@@ -103,12 +102,6 @@ pub async fn login(
     Ok(Response::redirect(&url).with_cookie(cookie))
 }
 
-fn nonce_key(nonce: &str) -> String {
-    let digest = Sha256::digest(nonce.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("lti-nonce:{hex}")
-}
-
 pub async fn launch(
     app: &App,
     req: &IncomingRequest,
@@ -151,7 +144,7 @@ pub async fn launch(
             untrusted.kid().as_deref(),
         )
         .await?;
-    let key = nonce_key(&flow.nonce);
+    let key = crate::io::one_time_key("lti-nonce", &flow.nonce);
     let nonce_seen = io.kv_get(KvNamespace::Nonces, &key).await.is_some();
     let verified = untrusted.verify(
         &keys,

@@ -78,11 +78,7 @@ fn non_empty_str(v: Option<&Value>) -> Option<String> {
 impl UntrustedLaunch<'_> {
     /// `kid` from the header, to pick (or refetch) the platform's key set.
     pub fn kid(&self) -> Option<String> {
-        jwt_compact::UntrustedToken::new(self.0)
-            .ok()?
-            .header()
-            .key_id
-            .clone()
+        crate::jwks::header_kid(self.0)
     }
 
     pub fn verify(self, keys: &KeySet, exp: &Expectations<'_>) -> Result<VerifiedLaunch, LtiError> {

@@ -12,7 +12,6 @@ use crate::http::{IncomingRequest, Response};
 use crate::identity::{Identity, LoginMethod};
 use crate::io::{random_token, Io, KvNamespace};
 use crate::redirect;
-use sha2::{Digest, Sha256};
 
 fn redirect_uri(app: &App, ctx: &RequestCtx) -> String {
     let cfg = &app.config;
@@ -55,17 +54,6 @@ pub async fn login(
     Ok(Response::redirect(&url).with_cookie(cookie))
 }
 
-fn state_key(state: &str) -> String {
-    let digest = Sha256::digest(state.as_bytes());
-    format!(
-        "oauth-state:{}",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
-}
-
 pub async fn callback(
     app: &App,
     req: &IncomingRequest,
@@ -87,7 +75,7 @@ pub async fn callback(
     )?;
     // A state is good for one callback; KV is eventually consistent, so this
     // narrows replay to the propagation window (the flow cookie is cleared too).
-    let key = state_key(&flow.state);
+    let key = crate::io::one_time_key("oauth-state", &flow.state);
     if io.kv_get(KvNamespace::Nonces, &key).await.is_some() {
         return Err(OAuthError::StateReplayed);
     }

@@ -35,11 +35,7 @@ pub enum IdTokenError {
 impl UntrustedIdToken<'_> {
     /// `kid` from the header, to pick (or refetch) the key set.
     pub fn kid(&self) -> Option<String> {
-        jwt_compact::UntrustedToken::new(self.0)
-            .ok()?
-            .header()
-            .key_id
-            .clone()
+        crate::jwks::header_kid(self.0)
     }
 
     pub fn verify(
