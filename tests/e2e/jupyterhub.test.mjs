@@ -2,8 +2,9 @@
 // SimpleLocalProcessSpawner running jupyter_server + JupyterLab + ipykernel),
 // with the demo OpenID provider, all on 127.0.0.1.
 //
-// Needs `bash scripts/build.sh` (build/) and `bash scripts/setup-jupyterhub.sh`
-// (.tools/jhvenv); skipped with the reason when either is missing.
+// Needs `bash scripts/build.sh` (build/), `bash scripts/setup-jupyterhub.sh`
+// (.tools/jhvenv) and scripts/setup.sh's .tools/ltivenv (the LTI platform);
+// a missing one fails the suite with the command to run.
 // HUBGATE_E2E_VERBOSE=1 echoes the hub's and workerd's logs.
 //
 // Topology: browser (cookie jar) → worker 127.0.0.1:P → CHP 127.0.0.1:Q (the
@@ -12,20 +13,18 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
 
 import { startIdp } from './support/idp.mjs';
-import { startWorker, cookieJar, follow, oidcLogin, clearIdpSession, parseSetCookie, DEFAULT_SCRIPT } from './support/worker.mjs';
-import { startJupyterHub, jupyterhubMissing } from './support/jupyterhub.mjs';
+import { startWorker, cookieJar, oidcLogin, clearIdpSession, parseSetCookie } from './support/worker.mjs';
+import { startJupyterHub } from './support/jupyterhub.mjs';
 import { apiCall, spawnAndOpenLab, openKernelChannels, execute, browserFetch, navigate, KERNEL_WS_V1 } from './support/jupyter-client.mjs';
 import { freePort } from './support/ports.mjs';
-import { startLtiPlatform, ltiLaunch, LTI_PYTHON } from './support/lti-platform.mjs';
+import { startLtiPlatform, ltiLaunch } from './support/lti-platform.mjs';
 
-const skip =
-  (!fs.existsSync(DEFAULT_SCRIPT) && 'build/worker/shim.mjs not built: run `bash scripts/build.sh`') || jupyterhubMissing() || false;
+// A missing build or venv fails loudly (startWorker / startJupyterHub throw):
+// npm test builds and runs scripts/setup-jupyterhub.sh first.
 
-const ltiSkip = (!fs.existsSync(LTI_PYTHON) && `${LTI_PYTHON} missing: run \`bash scripts/setup.sh\``) || false;
 const LTI_PLATFORM = { name: 'moodle', clientId: 'hubgate-moodle', deploymentId: 'dep-moodle' };
 const CLIENT_ID = 'hubgate-demo';
 const CLIENT_SECRET = 'hubgate-demo-secret';
@@ -130,13 +129,13 @@ async function hubWhoami(stack, jar) {
   return r;
 }
 
-describe('real JupyterHub behind the worker (hubgate authenticator)', { skip }, () => {
+describe('real JupyterHub behind the worker (hubgate authenticator)', () => {
   let s;
   const alice = cookieJar();
   let kernelId;
 
   before(async () => {
-    s = await startStack({ lti: !ltiSkip });
+    s = await startStack({ lti: true });
     console.log(`stack: worker ${s.worker.url}, hub ${s.hub.url} (hub ready in ${s.hub.startupMs} ms), idp ${s.idp.issuer}`);
   });
   after(async () => {
@@ -501,7 +500,7 @@ describe('real JupyterHub behind the worker (hubgate authenticator)', { skip }, 
     const lab = await navigate(`${s.worker.url}/user/alice/lab`, jar, { max: 8 }).catch((e) => e.chain);
     assert.notEqual(lab.at(-1).status === 200 && pathOf(lab.at(-1).url) === '/user/alice/lab', true, `bob opened alice's JupyterLab:\n${trail(lab)}`);
   });
-  test('an LTI 1.3 launch from the LMS lands in the hub as the LTI user, with admin from the role and groups from the course', { skip: ltiSkip }, async () => {
+  test('an LTI 1.3 launch from the LMS lands in the hub as the LTI user, with admin from the role and groups from the course', async () => {
     const jar = cookieJar();
     const student = await ltiLaunch(s.platform, LTI_PLATFORM.name, jar, { user: 'student1', roles: 'Learner', max: 15 });
     assert.equal(student.launch.status, 302, student.launch.text);
@@ -524,7 +523,7 @@ describe('real JupyterHub behind the worker (hubgate authenticator)', { skip }, 
   });
 });
 
-describe('real JupyterHub with jhub-remote-user-authenticator (X-Forwarded-User)', { skip }, () => {
+describe('real JupyterHub with jhub-remote-user-authenticator (X-Forwarded-User)', () => {
   let s;
   before(async () => {
     s = await startStack({ auth: 'remote-user' });
