@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
 start=$(date +%s)
 bash scripts/setup.sh
+bash scripts/setup-jupyterhub.sh
 echo "== cargo fmt --check, clippy (native and wasm32)" >&2
 cargo fmt --check
 cargo clippy --quiet --all-targets -- -D warnings
