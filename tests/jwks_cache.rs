@@ -177,3 +177,73 @@ fn algorithm_outside_the_allowed_list_is_refused() {
     )
     .is_ok());
 }
+
+fn verify_with_jwk(
+    token: &str,
+    jwk: serde_json::Value,
+    alg: hubgate::jwks::Alg,
+) -> Result<(), hubgate::jwks::JwtError> {
+    let set =
+        hubgate::jwks::parse_key_set(&serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
+    assert_eq!(set.keys.len(), 1, "key parsed");
+    hubgate::jwks::verify_jwt::<serde_json::Value>(token, &set, &[alg]).map(|_| ())
+}
+
+#[test]
+fn verifies_rs256_tokens_from_an_rsa_jwk() {
+    use jwt_compact::{
+        alg::{Rsa, StrongKey},
+        jwk::JsonWebKey,
+        AlgorithmExt, Claims, Header,
+    };
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+    let public = private.to_public_key();
+    let mut jwk = serde_json::to_value(JsonWebKey::from(&public)).unwrap();
+    jwk["kid"] = "r1".into();
+    let signing = StrongKey::try_from(private).unwrap();
+    let token = Rsa::rs256()
+        .token(
+            &Header::empty().with_key_id("r1"),
+            &Claims::new(serde_json::json!({"sub": "x"})),
+            signing.as_ref(),
+        )
+        .unwrap();
+    assert_eq!(
+        verify_with_jwk(&token, jwk.clone(), hubgate::jwks::Alg::Rs256),
+        Ok(())
+    );
+    // The same key refuses a PS256 claim in the header it was not signed with.
+    let mut tampered = token.clone();
+    tampered.replace_range(
+        ..tampered.find('.').unwrap(),
+        &jwt_b64(r#"{"alg":"PS256","kid":"r1"}"#),
+    );
+    assert!(verify_with_jwk(&tampered, jwk, hubgate::jwks::Alg::Ps256).is_err());
+}
+
+#[test]
+fn verifies_eddsa_tokens_from_an_okp_jwk() {
+    use jwt_compact::{alg::Ed25519, jwk::JsonWebKey, AlgorithmExt, Claims, Header};
+    let (secret, public) = Ed25519::generate(&mut rand::rngs::OsRng);
+    let mut jwk = serde_json::to_value(JsonWebKey::from(&public)).unwrap();
+    jwk["kid"] = "e1".into();
+    let token = Ed25519
+        .token(
+            &Header::empty().with_key_id("e1"),
+            &Claims::new(serde_json::json!({"sub": "x"})),
+            &secret,
+        )
+        .unwrap();
+    assert_eq!(
+        verify_with_jwk(&token, jwk.clone(), hubgate::jwks::Alg::EdDsa),
+        Ok(())
+    );
+    let mut forged = token.clone();
+    forged.push('A');
+    assert!(verify_with_jwk(&forged, jwk, hubgate::jwks::Alg::EdDsa).is_err());
+}
+
+fn jwt_b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
