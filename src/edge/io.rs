@@ -10,6 +10,9 @@ use worker::{Delay, Env, Fetch, RequestInit, RequestRedirect};
 pub struct WorkerIo {
     jwks: Option<worker::kv::KvStore>,
     nonces: Option<worker::kv::KvStore>,
+    /// A service binding `HUB`: when bound, proxied requests go through it
+    /// instead of the public internet (HUB_ORIGIN still names the origin).
+    pub hub: Option<worker::Fetcher>,
 }
 
 impl WorkerIo {
@@ -17,6 +20,7 @@ impl WorkerIo {
         WorkerIo {
             jwks: env.kv("JWKS_CACHE").ok(),
             nonces: env.kv("NONCES").ok(),
+            hub: env.service("HUB").ok(),
         }
     }
 

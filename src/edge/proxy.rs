@@ -25,15 +25,18 @@ async fn send(
     plan: &ProxyPlan,
     method: worker::Method,
     body: Option<JsValue>,
+    io: &WorkerIo,
 ) -> Result<worker::Response> {
     let mut init = RequestInit::new();
     init.with_method(method)
         .with_headers(convert::headers(&plan.headers)?)
         .with_redirect(RequestRedirect::Manual)
         .with_body(body);
-    Fetch::Request(Request::new_with_init(&plan.url, &init)?)
-        .send()
-        .await
+    let request = Request::new_with_init(&plan.url, &init)?;
+    match &io.hub {
+        Some(service) => service.fetch_request(request).await,
+        None => Fetch::Request(request).send().await,
+    }
 }
 
 fn upstream_failed(io: &WorkerIo, detail: &str) -> Result<worker::Response> {
@@ -60,7 +63,7 @@ pub async fn forward(
         worker::Method::Get | worker::Method::Head => None,
         _ => original.inner().body().map(JsValue::from),
     };
-    let resp = match send(&plan, method, body).await {
+    let resp = match send(&plan, method, body, io).await {
         Ok(r) => r,
         Err(e) => return upstream_failed(io, &e.to_string()),
     };
@@ -78,7 +81,7 @@ pub async fn forward(
 }
 
 pub async fn logout(hub: ProxyPlan, mut then: Response, io: &WorkerIo) -> Result<worker::Response> {
-    match send(&hub, worker::Method::Get, None).await {
+    match send(&hub, worker::Method::Get, None, io).await {
         Ok(resp) => {
             // The hub's cookie clearing reaches the browser; its redirect does not.
             for c in resp.headers().get_all("set-cookie").unwrap_or_default() {

@@ -20,6 +20,7 @@ export const DEFAULT_SCRIPT = path.join(REPO_ROOT, 'build', 'worker', 'shim.mjs'
  * @param {string} [opts.scriptPath] default build/worker/shim.mjs
  * @param {string} [opts.compatibilityDate]
  * @param {boolean} [opts.verbose] echo workerd's stdout/stderr (also HUBGATE_E2E_VERBOSE=1)
+ * @param {Record<string, Function>} [opts.serviceBindings] service bindings (e.g. HUB) as Node request handlers
  * @returns {Promise<{url:string, port:number, mf:any, logs:string[], fetch(p:string, init?:RequestInit):Promise<Response>, kv(name:string):Promise<any>, close():Promise<void>}>}
  */
 export async function startWorker({
@@ -29,6 +30,7 @@ export async function startWorker({
   scriptPath = DEFAULT_SCRIPT,
   compatibilityDate = '2025-09-01',
   verbose = process.env.HUBGATE_E2E_VERBOSE === '1',
+  serviceBindings,
 } = {}) {
   if (!fs.existsSync(scriptPath)) {
     throw new Error(`${scriptPath} not found: run \`npm run build\` first`);
@@ -59,6 +61,7 @@ export async function startWorker({
     compatibilityDate,
     bindings,
     kvNamespaces: kv,
+    ...(serviceBindings ? { serviceBindings } : {}),
     host: '127.0.0.1',
     port,
     cf: false,
