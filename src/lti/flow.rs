@@ -67,6 +67,20 @@ fn body_pairs(req: &IncomingRequest) -> Vec<(String, String)> {
     req.body.as_deref().map(form_pairs).unwrap_or_default()
 }
 
+type FormPairs = Vec<(String, String)>;
+
+/// The LTI configuration and the form of a route that only takes POST.
+fn posted_form<'a>(
+    app: &'a App,
+    req: &IncomingRequest,
+) -> Result<(&'a LtiConfig, FormPairs), LtiError> {
+    let lti = lti_config(app)?;
+    if req.method != Method::Post {
+        return Err(LtiError::MethodNotAllowed);
+    }
+    Ok((lti, body_pairs(req)))
+}
+
 fn launch_url(app: &App, ctx: &RequestCtx) -> String {
     format!(
         "{}{}hub/lti13/oauth_callback",
@@ -109,12 +123,8 @@ pub async fn launch(
     io: &impl Io,
 ) -> Result<Response, LtiError> {
     let cfg = &app.config;
-    let lti = lti_config(app)?;
-    if req.method != Method::Post {
-        return Err(LtiError::MethodNotAllowed);
-    }
+    let (lti, pairs) = posted_form(app, req)?;
     let now = io.now();
-    let pairs = body_pairs(req);
     // IMS Security Framework 5.1.1.3 / RFC 6749 10.12: the state is checked
     // before anything else.
     let flow = flow_state::take(
@@ -257,13 +267,9 @@ pub async fn deep_link(
     io: &impl Io,
 ) -> Result<Response, LtiError> {
     let cfg = &app.config;
-    let lti = lti_config(app)?;
-    if req.method != Method::Post {
-        return Err(LtiError::MethodNotAllowed);
-    }
+    let (lti, pairs) = posted_form(app, req)?;
     let key = lti.tool_key.as_ref().ok_or(LtiError::NoToolKey)?;
     let now = io.now();
-    let pairs = body_pairs(req);
     let sealed = param(&pairs, "context").ok_or(LtiError::MissingParameter("context"))?;
     let dl = DeepLinkContext::open(&cfg.session, sealed, now)?;
     let s = session::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, now)
