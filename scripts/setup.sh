@@ -18,15 +18,22 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# Cargo-installed tools live in a per-user cache keyed by tool and version (as
+# cargo keeps its registry), so a fresh clone on a machine that has built
+# hubgate before links them instead of spending minutes rebuilding them.
+TOOL_CACHE="${HUBGATE_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hubgate/tools}"
 cargo_tool() { # crate version binary
   local crate=$1 version=$2 bin=$3
-  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q "$version"; then
-    return 0
+  local root="$TOOL_CACHE/$crate-$version"
+  if ! { [ -x "$root/bin/$bin" ] && "$root/bin/$bin" --version 2>/dev/null | grep -q "$version"; }; then
+    log "cargo install $crate $version into $root (several minutes on a cold machine)"
+    # Without --locked: the published lock files of these tools do not build with
+    # the current toolchain (checked on these machines).
+    cargo install "$crate" --version "$version" --root "$root.partial" --quiet
+    rm -rf "$root" && mv "$root.partial" "$root"
   fi
-  log "cargo install $crate $version (several minutes on a cold machine)"
-  # Without --locked: the published lock files of these tools do not build with
-  # the current toolchain (checked on these machines).
-  cargo install "$crate" --version "$version" --root "$TOOLS" --quiet
+  mkdir -p "$TOOLS/bin"
+  ln -sfn "$root/bin/$bin" "$TOOLS/bin/$bin"
 }
 cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build
