@@ -7,11 +7,14 @@ from .authenticator import (
     safe_next_path,
 )
 from .jwks import JwksCache, JwksUnavailable
+from .replay import JtiStore, JtiStoreFull
 
 __all__ = [
     "AssertionRefused",
     "HubgateAuthenticator",
     "HubgateLoginHandler",
+    "JtiStore",
+    "JtiStoreFull",
     "JwksCache",
     "JwksUnavailable",
     "safe_next_path",

@@ -1,10 +1,14 @@
 """JupyterHub authenticator that trusts only the hubgate worker's signed assertion.
 
-The worker (a Cloudflare Worker in front of the hub) sets the header
-``X-Hubgate-Assertion`` on every request it proxies: a compact JWT signed with
-ES256 or EdDSA whose public keys it publishes at ``<issuer>/_hubgate/jwks.json``.
-This authenticator verifies that assertion on ``GET /hub/login`` and logs in the
-user it names, with admin flag, groups (``manage_groups``) and auth_state.
+The worker (a Cloudflare Worker in front of the hub) performs the hub's login
+itself: after a verified login it sends its own ``GET {base_url}hub/login``
+with the header ``X-Hubgate-Assertion`` — a compact JWT signed with ES256 or
+EdDSA whose public keys it publishes at ``<issuer>/_hubgate/jwks.json`` — and
+passes the hub's cookies back to the browser. No browser request carries the
+assertion. This authenticator verifies it on the login handler only (the
+``login_path`` claim and the request's path must both be the hub's login
+path), accepts each ``jti`` once, and logs in the user it names, with admin
+flag, groups (``manage_groups``) and auth_state.
 
 Allow rules: the worker applies the operator's allow rules before it signs
 anything, so ``allow_all`` defaults to True here. JupyterHub's own
@@ -26,10 +30,14 @@ from tornado import web
 from traitlets import Bool, Callable, Float, Integer, List, Unicode, default, validate
 
 from .jwks import KEY_TYPES, JwksCache, JwksUnavailable, make_tornado_fetcher
+from .replay import DEFAULT_MAX_ENTRIES, JtiStore, JtiStoreFull
 
 SUPPORTED_ALGORITHMS = tuple(KEY_TYPES)  # ("ES256", "EdDSA")
 METHODS = ("oauth", "lti")
 MAX_ASSERTION_BYTES = 16 * 1024
+
+# jti: URL-safe base64 (padding tolerated), at least 16 characters
+_JTI = re.compile(r"[A-Za-z0-9_-]{16,256}={0,2}")
 
 # characters a browser strips or treats specially in a Location header
 _UNSAFE_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
@@ -174,6 +182,20 @@ class HubgateAuthenticator(Authenticator):
         60, config=True, help="Largest accepted exp - iat of an assertion, in seconds."
     )
 
+    jti_store_max_entries = Integer(
+        DEFAULT_MAX_ENTRIES,
+        config=True,
+        help="Most used assertion ids (jti) remembered at once, per hub process. "
+        "Each is kept until its exp + leeway has passed; when every slot holds an "
+        "unexpired one, new assertions are refused (503) rather than an id forgotten.",
+    )
+
+    @validate("jti_store_max_entries")
+    def _validate_jti_store_max_entries(self, proposal):
+        if proposal["value"] < 1:
+            raise ValueError("jti_store_max_entries must be at least 1")
+        return proposal["value"]
+
     @default("allow_all")
     def _default_allow_all(self):
         # The worker applies the allow rules before it signs an assertion.
@@ -187,6 +209,7 @@ class HubgateAuthenticator(Authenticator):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._jwks_cache: Optional[JwksCache] = None
+        self._jti_store: Optional[JtiStore] = None
         if not self.issuer or not self.audience:
             self.log.error(
                 "HubgateAuthenticator: c.HubgateAuthenticator.issuer and .audience must be set;"
@@ -220,6 +243,36 @@ class HubgateAuthenticator(Authenticator):
             )
         return self._jwks_cache
 
+    @property
+    def jti_store(self) -> JtiStore:
+        """Used assertion ids of this hub process (JupyterHub runs one process)."""
+        if self._jti_store is None:
+            self._jti_store = JtiStore(max_entries=self.jti_store_max_entries)
+        return self._jti_store
+
+    def login_path_of(self, handler) -> str:
+        """The path the assertion must name: the hub's login URL, and the
+        request must have arrived at it.
+
+        ``get_handlers`` registers ``/login``, which JupyterHub mounts under the
+        hub prefix, i.e. at ``url_path_join(hub.base_url, 'login')`` (``/hub/login``,
+        or ``/jh/hub/login`` with ``c.JupyterHub.base_url = '/jh/'``). Other hub
+        handlers call ``authenticate()`` too (``POST /hub/api/users/:name/tokens``
+        without a token does), so the request's own path is checked as well.
+        """
+        base_url = getattr(getattr(handler, "hub", None), "base_url", None)
+        path = getattr(getattr(handler, "request", None), "path", None)
+        if not isinstance(base_url, str) or not base_url:
+            raise AssertionRefused("not presented to the hub's login handler")
+        login_path = url_path_join(base_url, "login")
+        if path != login_path:
+            # e.g. the token API, which turns any refusal into a bare 403: log why
+            shown = path[:200] if isinstance(path, str) else path
+            why = f"presented at {shown!r}, only accepted at {login_path!r}"
+            self.log.warning("HubgateAuthenticator: identity assertion refused: %s", why)
+            raise AssertionRefused(why)
+        return login_path
+
     # -- verification -------------------------------------------------------------
 
     def _read_header(self, handler) -> str:
@@ -235,11 +288,17 @@ class HubgateAuthenticator(Authenticator):
             raise AssertionRefused("header sent more than once")
         return values[0].strip()
 
-    async def verify_assertion(self, token: str) -> dict:
+    async def verify_assertion(self, token: str, *, login_path: str) -> dict:
         """Verify a compact JWT from the worker and return its claims.
 
-        Raises AssertionRefused (401) for anything that does not verify,
-        HTTPError 502 when the JWKS cannot be had, 500 on misconfiguration.
+        ``login_path`` is the path the assertion must name in its
+        ``login_path`` claim (see ``login_path_of``). Its ``jti`` is recorded
+        as used only once the signature and every claim have verified, so a
+        forged or refused token never burns an id.
+
+        Raises AssertionRefused (401) for anything that does not verify or was
+        used before, HTTPError 502 when the JWKS cannot be had, 503 when the
+        used-jti store is full of unexpired ids, 500 on misconfiguration.
         """
         if not self.issuer or not self.audience:
             raise web.HTTPError(500, "HubgateAuthenticator issuer/audience not configured")
@@ -278,7 +337,7 @@ class HubgateAuthenticator(Authenticator):
                 issuer=[iss, iss + "/"],
                 leeway=self.leeway,
                 options={
-                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    "require": ["exp", "iat", "iss", "aud", "sub", "jti", "login_path"],
                     "verify_signature": True,
                     "verify_exp": True,
                     "verify_iat": True,
@@ -299,13 +358,31 @@ class HubgateAuthenticator(Authenticator):
             raise AssertionRefused(f"missing claim {e.claim}")
         except jwt.InvalidSignatureError:
             raise AssertionRefused("bad signature")
+        except jwt.exceptions.InvalidJTIError:
+            raise AssertionRefused("jti not a string")
         except jwt.PyJWTError as e:
             raise AssertionRefused(f"invalid ({type(e).__name__})")
 
-        self._check_claims(claims)
+        self._check_claims(claims, login_path)
+        self._use_jti(claims)
         return claims
 
-    def _check_claims(self, claims: dict) -> None:
+    def _use_jti(self, claims: dict) -> None:
+        # after every other check: exp is verified, so exp + leeway >= now
+        deadline = float(claims["exp"]) + self.leeway
+        try:
+            first_use = self.jti_store.use(claims["jti"], deadline)
+        except JtiStoreFull:
+            self.log.error(
+                "HubgateAuthenticator: %d unexpired assertion ids in memory"
+                " (jti_store_max_entries); refusing logins until some expire",
+                len(self.jti_store),
+            )
+            raise web.HTTPError(503, "Too many recent logins; try again in a minute")
+        if not first_use:
+            raise AssertionRefused("assertion already used")
+
+    def _check_claims(self, claims: dict, login_path: str) -> None:
         iat, exp = claims["iat"], claims["exp"]
         for name, value in (("iat", iat), ("exp", exp)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -314,6 +391,16 @@ class HubgateAuthenticator(Authenticator):
             raise AssertionRefused("lifetime longer than allowed")
         if exp <= iat:
             raise AssertionRefused("exp not after iat")
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not _JTI.fullmatch(jti):
+            raise AssertionRefused("jti not URL-safe base64 of 16 to 256 characters")
+        claimed_path = claims["login_path"]
+        if not isinstance(claimed_path, str):
+            raise AssertionRefused("login_path not a string")
+        if claimed_path != login_path:
+            raise AssertionRefused(
+                f"login_path {claimed_path!r} is not this hub's login path {login_path!r}"
+            )
         sub = claims["sub"]
         if not isinstance(sub, str) or not sub.strip():
             raise AssertionRefused("sub not a non-empty string")
@@ -335,7 +422,8 @@ class HubgateAuthenticator(Authenticator):
 
     async def authenticate(self, handler, data=None) -> dict:
         token = self._read_header(handler)
-        claims = await self.verify_assertion(token)
+        login_path = self.login_path_of(handler)
+        claims = await self.verify_assertion(token, login_path=login_path)
         name = claims["sub"]
         admin = claims.get("admin", False) or (
             self.normalize_username(name) in self.admin_users
@@ -355,4 +443,5 @@ class HubgateAuthenticator(Authenticator):
         }
 
     def get_handlers(self, app):
+        # mounted under the hub prefix: {base_url}hub/login (see login_path_of)
         return [("/login", HubgateLoginHandler)]

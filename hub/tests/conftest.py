@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ from hubgate_authenticator import HubgateAuthenticator
 
 ISSUER = "https://gate.example.org"
 AUDIENCE = "http://127.0.0.1:8081"
+LOGIN_PATH = "/hub/login"
 
 
 class SigningKey:
@@ -42,13 +44,20 @@ class SigningKey:
         return jwt.encode(claims, self.private, algorithm=self.alg, headers=h)
 
 
+def new_jti() -> str:
+    return secrets.token_urlsafe(16)  # 22 characters, as the worker mints them
+
+
 def claims(**overrides) -> dict:
+    """The worker's assertion claims; each call gets a fresh jti."""
     now = int(time.time())
     c = {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now,
         "exp": now + 30,
+        "jti": new_jti(),
+        "login_path": LOGIN_PATH,
         "sub": "alice",
         "groups": ["course-101", "staff"],
         "admin": False,
@@ -141,10 +150,14 @@ def authenticator(jwks_server):
     return make_authenticator(jwks_server.url)
 
 
-def fake_handler(headers: dict | list | None = None):
-    """An object with request.headers, as authenticate() needs."""
+def fake_handler(headers: dict | list | None = None, path: str = LOGIN_PATH, base_url: str = "/hub/"):
+    """An object with request.headers, request.path and hub.base_url, as
+    authenticate() needs. Default: a request at the hub's login handler."""
     h = HTTPHeaders()
     items = headers.items() if isinstance(headers, dict) else (headers or [])
     for k, v in items:
         h.add(k, v)
-    return SimpleNamespace(request=SimpleNamespace(headers=h, host="hub.example"))
+    return SimpleNamespace(
+        request=SimpleNamespace(headers=h, host="hub.example", path=path),
+        hub=SimpleNamespace(base_url=base_url),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,7 +16,17 @@ from tornado import web
 
 from hubgate_authenticator import AssertionRefused, HubgateAuthenticator
 
-from conftest import AUDIENCE, DROP, ISSUER, SigningKey, claims, fake_handler, make_authenticator
+from conftest import (
+    AUDIENCE,
+    DROP,
+    ISSUER,
+    LOGIN_PATH,
+    SigningKey,
+    claims,
+    fake_handler,
+    make_authenticator,
+    new_jti,
+)
 
 H = "X-Hubgate-Assertion"
 
@@ -191,6 +202,161 @@ async def test_missing_issuer_or_audience_config_is_500(es_key):
     with pytest.raises(web.HTTPError) as info:
         await a.authenticate(fake_handler({H: es_key.sign(claims())}))
     assert info.value.status_code == 500
+
+
+# -- single use and login path ---------------------------------------------------
+
+
+async def test_refuses_assertion_without_jti(authenticator, es_key):
+    await refused(authenticator, es_key.sign(claims(jti=DROP)), "missing claim jti")
+
+
+async def test_refuses_assertion_without_login_path(authenticator, es_key):
+    await refused(authenticator, es_key.sign(claims(login_path=DROP)), "missing claim login_path")
+
+
+@pytest.mark.parametrize(
+    "jti",
+    ["", "short-id", "x" * 15, "a" * 257, "has space in it ok", "plus+slash/base64==", 12345678901234567, None, ["a" * 22]],
+)
+async def test_refuses_ill_formed_jti(authenticator, es_key, jti):
+    await refused(authenticator, es_key.sign(claims(jti=jti)), "jti")
+
+
+@pytest.mark.parametrize("jti", ["A" * 16, "abc-DEF_123-xyz_0", new_jti() + "==", "a" * 256])
+async def test_accepts_url_safe_base64_jti(authenticator, es_key, jti):
+    model = await authenticator.authenticate(fake_handler({H: es_key.sign(claims(jti=jti))}))
+    assert model["name"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "login_path",
+    [
+        "/jh/hub/login",
+        "/hub/login/",
+        "/hub/login?next=/x",
+        "/hub/api/users/alice/tokens",
+        "/user/alice/login",
+        "/hub/%6Cogin",
+        "hub/login",
+        "",
+        None,
+        ["/hub/login"],
+    ],
+)
+async def test_refuses_assertion_for_another_path(authenticator, es_key, login_path):
+    await refused(authenticator, es_key.sign(claims(login_path=login_path)), "login_path")
+
+
+async def test_refuses_assertion_presented_at_other_path(authenticator, es_key):
+    # JupyterHub calls authenticate() from other handlers too, e.g.
+    # POST /hub/api/users/:name/tokens without a token: an assertion must not
+    # mint an API token there, nor anywhere but the login handler.
+    token = es_key.sign(claims())
+    for path in ("/hub/api/users/alice/tokens", "/hub/login/", "/hub/logout", "/user/alice/login"):
+        await refused_at(authenticator, token, path, "only accepted at '/hub/login'")
+    # refused before verification: its jti is not burned, the login still works
+    model = await authenticator.authenticate(fake_handler({H: token}))
+    assert model["name"] == "alice"
+
+
+async def test_refuses_assertion_to_handler_without_hub(authenticator, es_key):
+    h = fake_handler({H: es_key.sign(claims())})
+    del h.hub
+    with pytest.raises(AssertionRefused) as info:
+        await authenticator.authenticate(h)
+    assert "login handler" in info.value.why
+
+
+async def test_login_path_follows_the_hub_base_url(authenticator, es_key):
+    # c.JupyterHub.base_url = "/jh/": the hub prefix is /jh/hub/
+    at_jh = dict(path="/jh/hub/login", base_url="/jh/hub/")
+    with pytest.raises(AssertionRefused) as info:
+        await authenticator.authenticate(fake_handler({H: es_key.sign(claims())}, **at_jh))
+    assert "login_path '/hub/login'" in info.value.why
+    token = es_key.sign(claims(login_path="/jh/hub/login"))
+    assert (await authenticator.authenticate(fake_handler({H: token}, **at_jh)))["name"] == "alice"
+    # and that assertion is no good at a hub mounted at /
+    await refused(authenticator, es_key.sign(claims(login_path="/jh/hub/login")), "login_path")
+
+
+async def test_refuses_replayed_assertion_jti(authenticator, es_key):
+    token = es_key.sign(claims())
+    assert (await authenticator.authenticate(fake_handler({H: token})))["name"] == "alice"
+    await refused(authenticator, token, "assertion already used")
+    # also when re-signed around the same jti (another sub, fresh times)
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    await refused(authenticator, es_key.sign(claims(jti=jti, sub="bob")), "assertion already used")
+
+
+async def test_replay_is_refused_by_get_authenticated_user(authenticator, es_key):
+    token = es_key.sign(claims())
+    assert (await authenticator.get_authenticated_user(fake_handler({H: token}), None))["name"] == "alice"
+    with pytest.raises(AssertionRefused) as info:
+        await authenticator.get_authenticated_user(fake_handler({H: token}), None)
+    assert info.value.why == "assertion already used"
+
+
+async def test_concurrent_uses_of_one_assertion_let_one_through(authenticator, es_key):
+    token = es_key.sign(claims())
+    results = await asyncio.gather(
+        *(authenticator.authenticate(fake_handler({H: token})) for _ in range(5)),
+        return_exceptions=True,
+    )
+    ok = [r for r in results if isinstance(r, dict)]
+    used = [r for r in results if isinstance(r, AssertionRefused) and r.why == "assertion already used"]
+    assert len(ok) == 1 and len(used) == 4
+
+
+async def test_forged_assertion_does_not_burn_jti(authenticator, es_key, ed_key):
+    jti = new_jti()
+    impostor = SigningKey("es-1", "ES256")  # known kid, unpublished key
+    await refused(authenticator, impostor.sign(claims(jti=jti)), "bad signature")
+    genuine = es_key.sign(claims(jti=jti))
+    header, _, sig = genuine.split(".")
+    tampered = b64(json.dumps(claims(jti=jti, sub="root", admin=True)).encode())
+    await refused(authenticator, f"{header}.{tampered}.{sig}", "bad signature")
+    # validly signed but refused for another reason: not burned either
+    await refused(authenticator, es_key.sign(claims(jti=jti, aud="https://other.example")), "audience")
+    await refused(authenticator, es_key.sign(claims(jti=jti, login_path="/x/hub/login")), "login_path")
+    await refused(authenticator, es_key.sign(claims(jti=jti, groups="staff")), "groups")
+    now = int(time.time())
+    await refused(authenticator, es_key.sign(claims(jti=jti, iat=now - 90, exp=now - 40)), "expired")
+    assert jti not in authenticator.jti_store
+    assert (await authenticator.authenticate(fake_handler({H: genuine})))["name"] == "alice"
+    assert jti in authenticator.jti_store
+
+
+async def test_jti_is_remembered_until_exp_plus_leeway(authenticator, es_key):
+    now = int(time.time())
+    c = claims(iat=now, exp=now + 20)
+    await authenticator.authenticate(fake_handler({H: es_key.sign(c)}))
+    assert authenticator.jti_store._deadlines[c["jti"]] == now + 20 + authenticator.leeway
+
+
+async def test_full_jti_store_refuses_new_assertions_and_keeps_old_ones(jwks_server, es_key):
+    a = make_authenticator(jwks_server.url, HubgateAuthenticator__jti_store_max_entries=2)
+    first, second = es_key.sign(claims()), es_key.sign(claims())
+    await a.authenticate(fake_handler({H: first}))
+    await a.authenticate(fake_handler({H: second}))
+    with pytest.raises(web.HTTPError) as info:
+        await a.authenticate(fake_handler({H: es_key.sign(claims())}))
+    assert info.value.status_code == 503
+    # fail closed: nothing unexpired was forgotten to make room
+    await refused(a, first, "assertion already used")
+    await refused(a, second, "assertion already used")
+
+
+def test_jti_store_max_entries_must_be_positive():
+    with pytest.raises(Exception):
+        make_authenticator(HubgateAuthenticator__jti_store_max_entries=0)
+
+
+async def refused_at(authenticator, token, path, why_part):
+    with pytest.raises(AssertionRefused) as info:
+        await authenticator.authenticate(fake_handler({H: token}, path=path))
+    assert info.value.status_code == 401
+    assert why_part in info.value.why
 
 
 # -- acceptance -----------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 Requests go straight to the hub's port (an in-memory Proxy stands in for
 configurable-http-proxy); the JWKS comes from the test's server on 127.0.0.1.
+Each request here plays the worker's own login subrequest. A second hub runs
+with ``c.JupyterHub.base_url = "/jh/"`` for the login_path rule.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 opener = urllib.request.build_opener(NoRedirect)
 
 
-def request(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
+def request(url, headers=None, data=None, method=None):
+    req = urllib.request.Request(url, headers=headers or {}, data=data, method=method)
     try:
         with opener.open(req, timeout=10) as r:
             return r.status, r.headers, r.read()
@@ -54,9 +56,7 @@ def cookies(headers) -> str:
     return "; ".join(headers.get_all("Set-Cookie") or [])
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory, _jwks_server_process, es_key, ed_key):
-    jwks = _jwks_server_process
+def run_hub(tmp_path_factory, jwks, es_key, ed_key, base_url="/"):
     work = tmp_path_factory.mktemp("hub")
     hub_port, public_port = free_port(), free_port()
     base = f"http://127.0.0.1:{hub_port}"
@@ -70,6 +70,7 @@ def hub(tmp_path_factory, _jwks_server_process, es_key, ed_key):
         HUBGATE_TEST_AUDIENCE=base,
         HUBGATE_TEST_JWKS_URL=jwks.url,
         HUBGATE_TEST_API_TOKEN=token,
+        HUBGATE_TEST_BASE_URL=base_url,
         JUPYTERHUB_CRYPT_KEY=Fernet.generate_key().decode(),
     )
     log = open(work / "hub.log", "wb")
@@ -87,7 +88,7 @@ def hub(tmp_path_factory, _jwks_server_process, es_key, ed_key):
             if proc.poll() is not None:
                 pytest.fail("jupyterhub exited:\n" + (work / "hub.log").read_text()[-4000:])
             try:
-                status, _, _ = request(f"{base}/hub/api/")
+                status, _, _ = request(f"{base}{base_url}hub/api/")
                 if status == 200:
                     break
             except OSError:
@@ -96,7 +97,7 @@ def hub(tmp_path_factory, _jwks_server_process, es_key, ed_key):
                 pytest.fail("jupyterhub did not start:\n" + (work / "hub.log").read_text()[-4000:])
             time.sleep(0.2)
         jwks.keys = [es_key.public_jwk, ed_key.public_jwk]
-        yield {"base": base, "token": token, "log": work / "hub.log"}
+        yield {"base": base, "token": token, "log": work / "hub.log", "base_url": base_url}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -105,6 +106,16 @@ def hub(tmp_path_factory, _jwks_server_process, es_key, ed_key):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, _jwks_server_process, es_key, ed_key):
+    yield from run_hub(tmp_path_factory, _jwks_server_process, es_key, ed_key)
+
+
+@pytest.fixture(scope="module")
+def hub_under_jh(tmp_path_factory, _jwks_server_process, es_key, ed_key):
+    yield from run_hub(tmp_path_factory, _jwks_server_process, es_key, ed_key, base_url="/jh/")
 
 
 def assertion(key, **overrides):
@@ -172,3 +183,63 @@ def test_hub_login_switches_identity_in_same_browser(hub, es_key):
     status, _, body = request(f"{base}/hub/home", {"Cookie": new_cookie})
     assert status == 200
     assert b"grace" in body and b"frank" not in body
+
+
+def test_an_assertion_captured_and_replayed_is_refused(hub, es_key):
+    """An assertion captured and replayed is refused: the first use logs in,
+    a second identical request gets 401 and no hub cookie."""
+    base = hub["base"]
+    tok = assertion(es_key, aud=base, sub="heidi")
+    status, headers, _ = request(f"{base}/hub/login?next=/hub/home", {H: tok})
+    assert status == 302
+    assert "jupyterhub-hub-login=" in cookies(headers)
+
+    status, headers, body = request(f"{base}/hub/login?next=/hub/home", {H: tok})
+    assert status == 401, body
+    assert "Location" not in headers
+    assert "jupyterhub-hub-login=" not in cookies(headers)
+    assert b"assertion already used" in body or "assertion already used" in hub["log"].read_text()
+
+
+def test_hub_token_api_refuses_assertion_presented_there(hub, es_key):
+    """JupyterHub's POST /hub/api/users/:name/tokens without a token asks the
+    authenticator; an assertion there must not mint an API token."""
+    base = hub["base"]
+    status, _, _ = request(f"{base}/hub/login", {H: assertion(es_key, aud=base, sub="ivan")})
+    assert status == 302  # ivan exists now
+
+    tok = assertion(es_key, aud=base, sub="ivan")
+    status, _, body = request(
+        f"{base}/hub/api/users/ivan/tokens",
+        {H: tok, "Content-Type": "application/json"},
+        data=b"{}",
+        method="POST",
+    )
+    assert status == 403, body
+    assert b"token" not in body
+    assert "only accepted at '/hub/login'" in hub["log"].read_text()
+    # refused before its jti was recorded: the login handler still takes it
+    status, _, _ = request(f"{base}/hub/login", {H: tok})
+    assert status == 302
+
+
+def test_hub_refuses_assertion_for_another_login_path(hub, es_key):
+    base = hub["base"]
+    tok = assertion(es_key, aud=base, sub="judy", login_path="/jh/hub/login")
+    status, headers, _ = request(f"{base}/hub/login", {H: tok})
+    assert status == 401
+    assert "jupyterhub-hub-login=" not in cookies(headers)
+
+
+def test_hub_under_base_url_takes_only_its_own_login_path(hub_under_jh, es_key):
+    base = hub_under_jh["base"]
+    plain = assertion(es_key, aud=base, sub="kim")  # login_path /hub/login
+    status, _, _ = request(f"{base}/jh/hub/login", {H: plain})
+    assert status == 401
+    tok = assertion(es_key, aud=base, sub="kim", login_path="/jh/hub/login")
+    status, headers, _ = request(f"{base}/jh/hub/login?next=/jh/hub/home", {H: tok})
+    assert status == 302, headers
+    assert headers["Location"] == "/jh/hub/home"
+    assert "jupyterhub-hub-login=" in cookies(headers)
+    status, _, _ = request(f"{base}/jh/hub/login", {H: tok})
+    assert status == 401

@@ -143,3 +143,33 @@ async def test_next_only_same_origin_path(login, next_url):
 @pytest.mark.parametrize("path", ["/hub/home", "/user/alice/", "/hub/spawn?x=%2F%2Fa", "/a/b#c"])
 def test_next_same_origin_paths_are_kept(path):
     assert safe_next_path(path) == path
+
+
+async def test_login_replayed_assertion_is_401(login, es_key):
+    token = es_key.sign(claims())
+    first = login(token=token)
+    await first.get()
+    assert first.cookie_set_for == "alice"
+    # the same handler object's authenticator: a second request with the same token
+    replay = FakeLogin(first._authenticator, {H: token})
+    with pytest.raises(AssertionRefused) as info:
+        await replay.get()
+    assert info.value.status_code == 401
+    assert info.value.why == "assertion already used"
+    assert replay.cookie_set_for is None and replay.redirected_to is None
+
+
+@pytest.mark.parametrize("base_url", ["/", "/jh/", "/a/b/"])
+def test_handler_is_mounted_at_the_path_assertions_name(base_url):
+    # JupyterHub mounts get_handlers() under its hub prefix ({base_url}hub/);
+    # login_path_of() must name exactly that route, which the worker puts in
+    # the login_path claim as {BASE_URL}hub/login.
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.utils import url_path_join
+
+    a = make_authenticator()
+    hub_prefix = url_path_join(base_url, "hub/")
+    routes = JupyterHub.add_url_prefix(hub_prefix, list(a.get_handlers(None)))
+    assert routes == [(base_url + "hub/login", HubgateLoginHandler)]
+    handler = fake_handler(path=base_url + "hub/login", base_url=hub_prefix)
+    assert a.login_path_of(handler) == base_url + "hub/login"

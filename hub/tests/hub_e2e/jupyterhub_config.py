@@ -11,6 +11,7 @@ work = env["HUBGATE_TEST_WORKDIR"]
 
 c.JupyterHub.authenticator_class = "hubgate"
 c.JupyterHub.proxy_class = MemoryProxy
+c.JupyterHub.base_url = env.get("HUBGATE_TEST_BASE_URL", "/")
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = int(env["HUBGATE_TEST_PUBLIC_PORT"])
 c.JupyterHub.hub_ip = "127.0.0.1"
