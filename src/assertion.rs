@@ -1,16 +1,13 @@
-//! The identity assertion sent to the hub on every proxied request
-//! (`X-Hubgate-Assertion`): a short-lived JWT signed by the worker (ES256 or
-//! EdDSA) that the hub verifies against `/_hubgate/jwks.json`, so the origin
-//! trusts a signature rather than the network.
-//!
-//! Signing costs far more than an HMAC, so an assertion is minted at most
-//! once per session and key per ~30 s and reused from isolate memory until
-//! it has less than `REUSE_MARGIN` seconds left.
+//! The identity assertion (`X-Hubgate-Assertion`): a JWT signed by the
+//! worker (ES256 or EdDSA) that the hub verifies against
+//! `/_hubgate/jwks.json`. It rides only on the worker's own login
+//! subrequest to the hub, and is single-use and narrow: a `jti`, `aud` = the
+//! hub origin, `login_path` = the one path it is good for, `exp` ≤ 60 s.
 
-use crate::config::{Bindings, Reader};
+use crate::bindings::{Bindings, Reader};
 use crate::http::UnixTime;
 use crate::identity::Identity;
-use crate::signing::to_datetime;
+use crate::jose::hs256::to_datetime;
 use jwt_compact::{
     alg::{Ed25519, Es256},
     jwk::JsonWebKey,
@@ -18,17 +15,9 @@ use jwt_compact::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 
 pub const LIFETIME: u64 = 60;
-/// Reuse while at least this much lifetime is left: at most one signature
-/// per session per `LIFETIME - REUSE_MARGIN` seconds.
-pub const REUSE_MARGIN: u64 = 30;
-const CACHE_LIMIT: usize = 4096;
-/// auth_state rides in the session cookie, which must stay under 4 KB.
-pub const MAX_AUTH_STATE_BYTES: usize = 1536;
 
 enum Signer {
     Es256(<Es256 as Algorithm>::SigningKey),
@@ -97,7 +86,8 @@ pub fn parse_key(json: &str) -> Result<SigningKey, String> {
     })
 }
 
-pub fn parse_config<B: Bindings>(r: &mut Reader<'_, B>) -> Option<AssertionKeys> {
+/// `ASSERTION_SIGNING_KEY` (+ `_PREVIOUS`, published only).
+pub fn parse_settings<B: Bindings>(r: &mut Reader<'_, B>) -> Option<AssertionKeys> {
     let mut key = |name: &'static str| {
         let raw = r.string(name)?;
         match parse_key(&raw) {
@@ -137,6 +127,8 @@ impl AssertionKeys {
 struct AssertionClaims<'a> {
     iss: &'a str,
     aud: &'a str,
+    jti: &'a str,
+    login_path: &'a str,
     sub: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
@@ -147,16 +139,24 @@ struct AssertionClaims<'a> {
     auth_state: &'a Map<String, Value>,
 }
 
-pub fn mint(
-    key: &SigningKey,
-    identity: &Identity,
-    issuer: &str,
-    audience: &str,
-    now: UnixTime,
-) -> String {
+/// Who the assertion is from and for, and which login it is good for.
+pub struct Audience<'a> {
+    /// The worker's public origin.
+    pub issuer: &'a str,
+    /// The hub origin.
+    pub hub: &'a str,
+    /// `{BASE_URL}hub/login`.
+    pub login_path: &'a str,
+    /// Random, single-use at the hub.
+    pub jti: &'a str,
+}
+
+pub fn mint(key: &SigningKey, identity: &Identity, to: &Audience<'_>, now: UnixTime) -> String {
     let claims = AssertionClaims {
-        iss: issuer,
-        aud: audience,
+        iss: to.issuer,
+        aud: to.hub,
+        jti: to.jti,
+        login_path: to.login_path,
         sub: &identity.username,
         email: identity.email.as_deref(),
         groups: &identity.groups,
@@ -177,70 +177,3 @@ pub fn mint(
     signed.expect("serialising our own claims cannot fail")
 }
 
-/// Assertions of this isolate, by (session id, key id).
-#[derive(Default)]
-pub struct AssertionCache {
-    entries: RefCell<HashMap<(String, String), (String, UnixTime)>>,
-    /// Signatures made, for the benchmark and tests.
-    pub minted: std::cell::Cell<u64>,
-}
-
-impl AssertionCache {
-    pub fn get_or_mint(
-        &self,
-        key: &SigningKey,
-        sid: &str,
-        identity: &Identity,
-        issuer: &str,
-        audience: &str,
-        now: UnixTime,
-    ) -> String {
-        let k = (sid.to_string(), key.kid.clone());
-        if let Some((token, exp)) = self.entries.borrow().get(&k) {
-            if exp.0 >= now.0 + REUSE_MARGIN {
-                return token.clone();
-            }
-        }
-        let token = mint(key, identity, issuer, audience, now);
-        self.minted.set(self.minted.get() + 1);
-        let mut entries = self.entries.borrow_mut();
-        if entries.len() >= CACHE_LIMIT {
-            entries.retain(|_, (_, exp)| exp.0 >= now.0 + REUSE_MARGIN);
-            if entries.len() >= CACHE_LIMIT {
-                entries.clear();
-            }
-        }
-        entries.insert(k, (token.clone(), now.plus(LIFETIME)));
-        token
-    }
-}
-
-/// The claims named in `ASSERTION_AUTH_STATE_CLAIMS`, if they fit.
-pub fn select_auth_state(claims: &Value, names: &[String]) -> Map<String, Value> {
-    let mut out = Map::new();
-    for n in names {
-        if let Some(v) = crate::access::claim_at(claims, n) {
-            out.insert(n.clone(), v.clone());
-        }
-    }
-    if serde_json::to_vec(&out)
-        .map(|b| b.len())
-        .unwrap_or(usize::MAX)
-        > MAX_AUTH_STATE_BYTES
-    {
-        // Too big for the cookie: keep the names that fit, in order.
-        let mut trimmed = Map::new();
-        for (k, v) in out {
-            trimmed.insert(k.clone(), v);
-            if serde_json::to_vec(&trimmed)
-                .map(|b| b.len())
-                .unwrap_or(usize::MAX)
-                > MAX_AUTH_STATE_BYTES
-            {
-                trimmed.remove(&k);
-            }
-        }
-        return trimmed;
-    }
-    out
-}

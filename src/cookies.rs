@@ -34,6 +34,16 @@ pub fn parse_request_cookies(headers: &Headers) -> Vec<(String, String)> {
         .collect()
 }
 
+pub fn find_all<'a>(
+    cookies: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    cookies
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 pub fn find<'a>(cookies: &'a [(String, String)], name: &str) -> Option<&'a str> {
     cookies
         .iter()
@@ -68,10 +78,11 @@ pub fn expire_cookie(name: &str, https: bool, ctx: Context) -> String {
     s
 }
 
-/// Expire a cookie that the hub set (path `/hub/` or `/user/<name>/`, not HttpOnly-sensitive).
-pub fn expire_hub_cookie(name: &str, path: &str) -> String {
+/// Expire a cookie that the hub set (path `/hub/` or `/user/<name>/`).
+pub fn expire_hub_cookie(name: &str, path: &str, secure: bool) -> String {
     let c = Cookie::build((name.to_string(), String::new()))
         .path(path.to_string())
+        .secure(secure)
         .max_age(Duration::ZERO)
         .build();
     format!("{c}; Expires=Thu, 01 Jan 1970 00:00:00 GMT")

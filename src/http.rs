@@ -8,6 +8,17 @@ use std::fmt;
 pub struct UnixTime(pub u64);
 
 impl UnixTime {
+    pub fn to_datetime(self) -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        let secs = i64::try_from(self.0).unwrap_or(i64::MAX);
+        chrono::Utc
+            .timestamp_opt(secs, 0)
+            .single()
+            .unwrap_or_default()
+    }
+    pub fn from_datetime(d: chrono::DateTime<chrono::Utc>) -> UnixTime {
+        UnixTime(u64::try_from(d.timestamp()).unwrap_or(0))
+    }
     pub fn plus(self, secs: u64) -> UnixTime {
         UnixTime(self.0.saturating_add(secs))
     }
@@ -109,6 +120,32 @@ impl IncomingRequest {
     }
 }
 
+/// Facts about the request every handler needs, and where the routes live.
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub origin: String,
+    pub https: bool,
+    /// `BASE_URL`, always starting and ending with `/`.
+    pub base_path: String,
+}
+
+impl RequestCtx {
+    pub fn new(req: &IncomingRequest, base_path: &str) -> Self {
+        RequestCtx {
+            origin: req.origin(),
+            https: req.is_https(),
+            base_path: base_path.to_string(),
+        }
+    }
+    /// An absolute URL on this worker for a path under `BASE_URL`.
+    pub fn url_for(&self, path_under_base: &str) -> String {
+        format!("{}{}{path_under_base}", self.origin, self.base_path)
+    }
+    pub fn path_for(&self, path_under_base: &str) -> String {
+        format!("{}{path_under_base}", self.base_path)
+    }
+}
+
 /// A response fully decided by the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
@@ -200,4 +237,11 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("network error: {0}")]
     Network(String),
+}
+
+/// Every error enum answers its status and its kind (the log's `kind`)
+/// through this trait; `app::respond` renders them all the same way.
+pub trait Failure: fmt::Display {
+    fn status(&self) -> u16;
+    fn kind(&self) -> &'static str;
 }

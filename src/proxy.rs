@@ -1,9 +1,11 @@
 //! Which headers go to the hub and which come back. The edge streams the
-//! bodies; every header decision is here.
+//! bodies; every header decision is here. Identity never rides on a
+//! browser's request: only the worker's own login subrequest
+//! (`hub_login_request`) carries it.
 
-use crate::config::Config;
+use crate::bindings::{Bindings, Reader};
 use crate::cookies;
-use crate::http::{Headers, IncomingRequest};
+use crate::http::{Headers, IncomingRequest, Method, OutboundRequest, RequestCtx};
 use crate::identity::Identity;
 
 pub const ASSERTION_HEADER: &str = "X-Hubgate-Assertion";
@@ -22,15 +24,80 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-/// Forwarding headers only the worker may set.
-const FORWARDING: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-real-ip",
-];
+/// Forwarding headers the hub or Tornado trust; only the worker sets them
+/// (every `x-forwarded-*` is dropped as well).
+const FORWARDING: &[&str] = &["forwarded", "x-real-ip", "x-scheme", "x-client-ip", "true-client-ip"];
+
+#[derive(Debug, Clone)]
+pub struct IdentityHeaderNames {
+    pub user: String,
+    pub email: String,
+    pub groups: String,
+    pub admin: String,
+}
+
+/// What the proxy needs: where the hub is and the identity header names.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub hub_origin: url::Url,
+    pub headers: IdentityHeaderNames,
+}
+
+impl ProxySettings {
+    pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<ProxySettings> {
+        let hub_origin = match r.required("HUB_ORIGIN") {
+            Some(raw) => r.check_url("HUB_ORIGIN", &raw),
+            None => None,
+        };
+        if let Some(h) = &hub_origin {
+            if h.path() != "/" || h.query().is_some() {
+                r.invalid("HUB_ORIGIN", "must be an origin (scheme, host, port) without a path");
+            }
+        }
+        let headers = IdentityHeaderNames {
+            user: header_name(r, "HEADER_USER", "X-Forwarded-User"),
+            email: header_name(r, "HEADER_EMAIL", "X-Forwarded-Email"),
+            groups: header_name(r, "HEADER_GROUPS", "X-Forwarded-Groups"),
+            admin: header_name(r, "HEADER_ADMIN", "X-Forwarded-Admin"),
+        };
+        Some(ProxySettings {
+            hub_origin: hub_origin?,
+            headers,
+        })
+    }
+
+    pub fn hub_origin_str(&self) -> String {
+        self.hub_origin.origin().ascii_serialization()
+    }
+
+    fn hub_url(&self, path: &str, query: Option<&str>) -> String {
+        let mut url = self.hub_origin.clone();
+        url.set_path(path);
+        url.set_query(query);
+        url.to_string()
+    }
+}
+
+fn header_name<B: Bindings>(r: &mut Reader<'_, B>, name: &'static str, default: &str) -> String {
+    let v = r.string(name).unwrap_or_else(|| default.into());
+    let token_ok = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !token_ok {
+        r.invalid(name, "must be a header name (letters, digits, '-')");
+    }
+    v
+}
+
+/// How a request reaches the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passage {
+    /// With a worker session: the browser's hub cookies go along.
+    Session,
+    /// Without one, carrying `Authorization` (a hub API token): no browser
+    /// cookies at all, so a dead session cannot be revived by the hub's own.
+    ApiToken,
+}
 
 #[derive(Clone, Debug)]
 pub struct ProxyPlan {
@@ -47,17 +114,12 @@ pub fn normalised(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
-fn identity_names(cfg: &Config) -> Vec<String> {
-    [
-        &cfg.headers.user,
-        &cfg.headers.email,
-        &cfg.headers.groups,
-        &cfg.headers.admin,
-    ]
-    .into_iter()
-    .map(|n| normalised(n))
-    .chain(std::iter::once(normalised(ASSERTION_HEADER)))
-    .collect()
+fn identity_names(s: &ProxySettings) -> Vec<String> {
+    [&s.headers.user, &s.headers.email, &s.headers.groups, &s.headers.admin]
+        .into_iter()
+        .map(|n| normalised(n))
+        .chain(std::iter::once(normalised(ASSERTION_HEADER)))
+        .collect()
 }
 
 pub fn is_websocket(headers: &Headers) -> bool {
@@ -66,26 +128,33 @@ pub fn is_websocket(headers: &Headers) -> bool {
         .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
-pub fn plan(cfg: &Config, req: &IncomingRequest, identity: Option<&Identity>) -> ProxyPlan {
-    let mut url = cfg.hub_origin.clone();
-    url.set_path(req.url.path());
-    url.set_query(req.url.query());
+pub fn plan(s: &ProxySettings, req: &IncomingRequest, passage: Passage) -> ProxyPlan {
     let websocket = is_websocket(&req.headers);
     ProxyPlan {
-        url: url.to_string(),
-        headers: outbound_headers(cfg, req, identity, websocket),
+        url: s.hub_url(req.url.path(), req.url.query()),
+        headers: outbound_headers(s, req, passage, websocket),
         set_cookies: Vec::new(),
         websocket,
     }
 }
 
+/// True for a header the client may not send to the hub: identity,
+/// the assertion, forwarding headers, the `Cookie` header (rebuilt), and
+/// the platform's own `cf-*`.
+fn is_refused(s: &ProxySettings, n: &str) -> bool {
+    identity_names(s).iter().any(|i| i == n)
+        || FORWARDING.contains(&n)
+        || n.starts_with("x-forwarded-")
+        || n == "cookie"
+        || n.starts_with("cf-")
+}
+
 fn outbound_headers(
-    cfg: &Config,
+    s: &ProxySettings,
     req: &IncomingRequest,
-    identity: Option<&Identity>,
+    passage: Passage,
     websocket: bool,
 ) -> Headers {
-    let strip = identity_names(cfg);
     let connection_named: Vec<String> = req
         .headers
         .get_all("connection")
@@ -95,36 +164,35 @@ fn outbound_headers(
     let mut out = Headers::new();
     for (name, value) in &req.headers.0 {
         let n = normalised(name);
-        let hop = HOP_BY_HOP.contains(&n.as_str()) || connection_named.contains(&n);
-        if strip.contains(&n)
-            || FORWARDING.contains(&n.as_str())
-            || n == "cookie"
-            || n.starts_with("cf-")
-        {
+        if is_refused(s, &n) {
             continue;
         }
+        let hop = HOP_BY_HOP.contains(&n.as_str()) || connection_named.contains(&n);
         if hop && !(websocket && (n == "upgrade" || n == "connection")) {
             continue;
         }
         out.push(name.clone(), value.clone());
     }
-    let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)
-        .into_iter()
-        .filter(|(n, _)| !cookies::is_worker_cookie(n))
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect();
-    if !kept.is_empty() {
-        out.push("Cookie", kept.join("; "));
+    if passage == Passage::Session {
+        let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)
+            .into_iter()
+            .filter(|(n, _)| !cookies::is_worker_cookie(n))
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        if !kept.is_empty() {
+            out.push("Cookie", kept.join("; "));
+        }
     }
     let public_origin = req.origin();
     // jupyter_server refuses a request whose Origin does not match its Host.
-    if cfg.hub_origin.origin().ascii_serialization() != public_origin {
-        if let Some(o) = req.headers.get("origin") {
-            if o == public_origin {
-                out.set("Origin", cfg.hub_origin.origin().ascii_serialization());
-            }
-        }
+    if s.hub_origin_str() != public_origin && req.headers.get("origin") == Some(public_origin.as_str()) {
+        out.set("Origin", s.hub_origin_str());
     }
+    push_forwarding(&mut out, req);
+    out
+}
+
+fn push_forwarding(out: &mut Headers, req: &IncomingRequest) {
     if let Some(ip) = req.headers.get("cf-connecting-ip") {
         out.push("X-Forwarded-For", ip.to_string());
     }
@@ -134,15 +202,73 @@ fn outbound_headers(
         None => req.url.host_str().unwrap_or_default().to_string(),
     };
     out.push("X-Forwarded-Host", host);
-    if let Some(id) = identity {
-        out.push(cfg.headers.user.clone(), id.username.clone());
-        if let Some(e) = &id.email {
-            out.push(cfg.headers.email.clone(), e.clone());
-        }
-        out.push(cfg.headers.groups.clone(), id.groups.join(","));
-        out.push(cfg.headers.admin.clone(), id.admin.to_string());
+}
+
+/// The worker's own login at the hub: `GET {BASE_URL}hub/login?next=…`
+/// with the identity attached (the assertion, and the header-mode headers),
+/// and no browser cookies: the hub starts a fresh session for this user.
+pub fn hub_login_request(
+    s: &ProxySettings,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    identity: &Identity,
+    assertion: Option<&str>,
+    next: &str,
+) -> OutboundRequest {
+    let path = ctx.path_for("hub/login");
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    let mut headers = Headers::new();
+    headers.push("Accept", "text/html");
+    if let Some(ua) = req.headers.get("user-agent") {
+        headers.push("User-Agent", ua.to_string());
     }
-    out
+    push_forwarding(&mut headers, req);
+    if let Some(token) = assertion {
+        headers.push(ASSERTION_HEADER, token.to_string());
+    }
+    headers.push(s.headers.user.clone(), identity.username.clone());
+    if let Some(e) = &identity.email {
+        headers.push(s.headers.email.clone(), e.clone());
+    }
+    headers.push(s.headers.groups.clone(), identity.groups.join(","));
+    headers.push(s.headers.admin.clone(), identity.admin.to_string());
+    OutboundRequest {
+        method: Method::Get,
+        url: s.hub_url(&path, Some(&query)),
+        headers,
+        body: None,
+        timeout_ms: HUB_CALL_TIMEOUT_MS,
+        max_body_bytes: 64 * 1024,
+    }
+}
+
+/// The hub answers its login and logout within this, or the worker gives up.
+pub const HUB_CALL_TIMEOUT_MS: u32 = 5_000;
+
+/// The hub's `/hub/logout` with the browser's hub cookies (never the
+/// worker's, never identity), so the hub ends its own session.
+pub fn hub_logout_request(s: &ProxySettings, req: &IncomingRequest, ctx: &RequestCtx) -> OutboundRequest {
+    let mut headers = Headers::new();
+    headers.push("Accept", "text/html");
+    let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)
+        .into_iter()
+        .filter(|(n, _)| !cookies::is_worker_cookie(n))
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if !kept.is_empty() {
+        headers.push("Cookie", kept.join("; "));
+    }
+    push_forwarding(&mut headers, req);
+    OutboundRequest {
+        method: Method::Get,
+        url: s.hub_url(&ctx.path_for("hub/logout"), None),
+        headers,
+        body: None,
+        timeout_ms: HUB_CALL_TIMEOUT_MS,
+        max_body_bytes: 64 * 1024,
+    }
 }
 
 /// The hub's response headers minus hop-by-hop ones. `Set-Cookie` entries

@@ -1,4 +1,9 @@
-//! (method, path) → the route that answers it. Paths are relative to BASE_URL.
+//! (method, path) → the route that answers it. The router owns which
+//! routes exist, where they live under `BASE_URL`, which methods each
+//! allows (the `Allow` header comes from here), and which read a form body
+//! (the edge reads a body because the route says so).
+
+use crate::http::Method;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -18,28 +23,87 @@ pub enum Route {
     Proxy,
 }
 
-pub fn route(base_path: &str, path: &str) -> Route {
-    let Some(rest) = path.strip_prefix(base_path) else {
-        return if path == "/_hubgate/health" {
-            Route::Health
-        } else {
-            Route::Proxy
-        };
-    };
-    match rest.trim_end_matches('/') {
-        "hub/login" => Route::Login,
-        "hub/oauth_login" => Route::OAuthLogin,
-        "hub/oauth_callback" => Route::OAuthCallback,
-        "hub/logout" => Route::Logout,
-        "hub/lti13/oauth_login" => Route::LtiLogin,
-        "hub/lti13/oauth_callback" => Route::LtiLaunch,
-        "hub/lti13/deep_link" => Route::LtiDeepLink,
-        "hub/lti13/config" => Route::LtiConfig,
-        "hub/lti13/jwks" => Route::LtiJwks,
-        "_hubgate/health" => Route::Health,
-        "_hubgate/jwks.json" => Route::AssertionJwks,
-        _ => Route::Proxy,
+/// Every route the worker answers itself, with its path under `BASE_URL`.
+const PATHS: &[(&str, Route)] = &[
+    ("hub/login", Route::Login),
+    ("hub/oauth_login", Route::OAuthLogin),
+    ("hub/oauth_callback", Route::OAuthCallback),
+    ("hub/logout", Route::Logout),
+    ("hub/lti13/oauth_login", Route::LtiLogin),
+    ("hub/lti13/oauth_callback", Route::LtiLaunch),
+    ("hub/lti13/deep_link", Route::LtiDeepLink),
+    ("hub/lti13/config", Route::LtiConfig),
+    ("hub/lti13/jwks", Route::LtiJwks),
+    ("_hubgate/health", Route::Health),
+    ("_hubgate/jwks.json", Route::AssertionJwks),
+];
+
+/// Answered at the origin's root whatever `BASE_URL` is (the hub
+/// authenticator looks for the assertion keys there by default).
+const ROOT_PATHS: &[(&str, Route)] = &[
+    ("/_hubgate/health", Route::Health),
+    ("/_hubgate/jwks.json", Route::AssertionJwks),
+];
+
+const GET: &[Method] = &[Method::Get, Method::Head];
+const GET_POST: &[Method] = &[Method::Get, Method::Head, Method::Post];
+const POST: &[Method] = &[Method::Post];
+
+impl Route {
+    /// The methods this route answers; `None`: any (the hub decides).
+    pub fn methods(self) -> Option<&'static [Method]> {
+        match self {
+            Route::Proxy => None,
+            Route::Logout | Route::LtiLogin => Some(GET_POST),
+            Route::LtiLaunch | Route::LtiDeepLink => Some(POST),
+            _ => Some(GET),
+        }
     }
+
+    pub fn allows(self, m: Method) -> bool {
+        self.methods().is_none_or(|ms| ms.contains(&m))
+    }
+
+    /// The `Allow` header of a 405.
+    pub fn allow_header(self) -> String {
+        let names: Vec<&str> = self
+            .methods()
+            .unwrap_or(GET_POST)
+            .iter()
+            .map(|m| match m {
+                Method::Get => "GET",
+                Method::Head => "HEAD",
+                Method::Post => "POST",
+                Method::Other => "",
+            })
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.join(", ")
+    }
+
+    /// The route reads an `application/x-www-form-urlencoded` body.
+    pub fn reads_form(self, m: Method) -> bool {
+        m == Method::Post && matches!(self, Route::LtiLogin | Route::LtiLaunch | Route::LtiDeepLink)
+    }
+
+    /// Its path under `BASE_URL` (without the base).
+    pub fn path(self) -> Option<&'static str> {
+        PATHS.iter().find(|(_, r)| *r == self).map(|(p, _)| *p)
+    }
+}
+
+pub fn route(base_path: &str, path: &str) -> Route {
+    if let Some((_, r)) = ROOT_PATHS.iter().find(|(p, _)| *p == path) {
+        return *r;
+    }
+    let Some(rest) = path.strip_prefix(base_path) else {
+        return Route::Proxy;
+    };
+    let rest = rest.trim_end_matches('/');
+    PATHS
+        .iter()
+        .find(|(p, _)| *p == rest)
+        .map_or(Route::Proxy, |(_, r)| *r)
 }
 
 #[cfg(test)]
@@ -50,13 +114,29 @@ mod tests {
     fn compatibility_paths_under_base() {
         assert_eq!(route("/", "/hub/oauth_callback"), Route::OAuthCallback);
         assert_eq!(route("/", "/hub/login/"), Route::Login);
-        assert_eq!(
-            route("/jh/", "/jh/hub/lti13/oauth_callback"),
-            Route::LtiLaunch
-        );
+        assert_eq!(route("/jh/", "/jh/hub/lti13/oauth_callback"), Route::LtiLaunch);
         assert_eq!(route("/jh/", "/hub/login"), Route::Proxy);
         assert_eq!(route("/jh/", "/_hubgate/health"), Route::Health);
         assert_eq!(route("/", "/user/alice/lab"), Route::Proxy);
         assert_eq!(route("/", "/hub/loginx"), Route::Proxy);
+    }
+
+    #[test]
+    fn assertion_keys_are_answered_outside_base_url() {
+        assert_eq!(route("/jh/", "/_hubgate/jwks.json"), Route::AssertionJwks);
+        assert_eq!(route("/jh/", "/jh/_hubgate/jwks.json"), Route::AssertionJwks);
+    }
+
+    #[test]
+    fn methods_and_forms_come_from_the_route() {
+        assert!(!Route::LtiLaunch.allows(Method::Get));
+        assert_eq!(Route::LtiLaunch.allow_header(), "POST");
+        assert_eq!(Route::LtiLogin.allow_header(), "GET, HEAD, POST");
+        assert!(Route::LtiLaunch.reads_form(Method::Post));
+        assert!(!Route::Proxy.reads_form(Method::Post));
+        assert!(Route::Proxy.allows(Method::Other));
+        for (p, r) in PATHS {
+            assert_eq!(r.path(), Some(*p));
+        }
     }
 }

@@ -18,61 +18,9 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use hubgate::bindings::NAMES;
     use hubgate::config;
     use std::collections::BTreeMap;
-
-    /// Every binding name hubgate reads, for picking secrets out of the environment.
-    const NAMES: &[&str] = &[
-        "BASE_URL",
-        "HUB_ORIGIN",
-        "SESSION_SECRET",
-        "SESSION_SECRET_PREVIOUS",
-        "SESSION_MAX_AGE",
-        "OAUTH_CLIENT_ID",
-        "OAUTH_CLIENT_SECRET",
-        "OAUTH2_AUTHORIZE_URL",
-        "OAUTH2_TOKEN_URL",
-        "OAUTH2_USERDATA_URL",
-        "OAUTH2_USERNAME_KEY",
-        "OAUTH_CALLBACK_URL",
-        "OAUTH_LOGOUT_REDIRECT_URL",
-        "LOGIN_SERVICE",
-        "OIDC_ISSUER",
-        "OIDC_JWKS_URL",
-        "OAUTH_SCOPES",
-        "OAUTH_EXTRA_AUTHORIZE_PARAMS",
-        "OAUTH_BASIC_AUTH",
-        "OAUTH_TIME_LEEWAY",
-        "ALLOW_ALL",
-        "ALLOWED_USERS",
-        "ADMIN_USERS",
-        "BLOCKED_USERS",
-        "ALLOWED_GROUPS",
-        "ADMIN_GROUPS",
-        "GROUPS_CLAIM",
-        "USERNAME_MAP",
-        "AUTO_LOGIN",
-        "PASS_AUTHORIZATION",
-        "HEADER_USER",
-        "HEADER_EMAIL",
-        "HEADER_GROUPS",
-        "HEADER_ADMIN",
-        "ASSERTION_SIGNING_KEY",
-        "ASSERTION_SIGNING_KEY_PREVIOUS",
-        "ASSERTION_AUTH_STATE_CLAIMS",
-        "LTI13_ISSUER",
-        "LTI13_CLIENT_ID",
-        "LTI13_AUTHORIZE_URL",
-        "LTI13_JWKS_ENDPOINT",
-        "LTI13_DEPLOYMENT_IDS",
-        "LTI13_PLATFORMS",
-        "LTI13_USERNAME_KEY",
-        "LTI13_TIME_LEEWAY",
-        "LTI13_ADMIN_ROLES",
-        "LTI13_TOOL_NAME",
-        "LTI13_TOOL_DESCRIPTION",
-        "LTI13_PRIVATE_KEY",
-    ];
 
     fn usage() -> i32 {
         eprintln!("usage: hubgate-check <wrangler.toml> [--env NAME] [--env-file FILE]");
@@ -90,6 +38,29 @@ mod native {
                 .and_then(|e| e.get("vars")),
         };
         let mut out = BTreeMap::new();
+        // KV namespaces and Durable Objects are bindings too: record each
+        // declared name so the configuration sees it as present.
+        let scope = match env {
+            None => Some(&doc),
+            Some(name) => doc
+                .get("env")
+                .and_then(|e| e.get(name))
+                .and_then(|e| e.as_table()),
+        };
+        if let Some(scope) = scope {
+            let kv = scope.get("kv_namespaces").and_then(|v| v.as_array());
+            let dobj = scope
+                .get("durable_objects")
+                .and_then(|d| d.get("bindings"))
+                .and_then(|v| v.as_array());
+            for (list, key) in [(kv, "binding"), (dobj, "name")] {
+                for b in list.into_iter().flatten() {
+                    if let Some(name) = b.get(key).and_then(|n| n.as_str()) {
+                        out.insert(name.to_string(), "(declared binding)".to_string());
+                    }
+                }
+            }
+        }
         if let Some(toml::Value::Table(t)) = vars {
             for (k, v) in t {
                 let s = match v {

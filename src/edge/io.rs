@@ -1,34 +1,78 @@
-//! `Io` over the Workers runtime: fetch with a timeout and a size cap, KV,
-//! the clock, the CSPRNG, and console logging.
+//! `Io` over the Workers runtime: fetch with a timeout and a size cap (to
+//! the internet, or to the hub through the `HUB` service binding), KV, the
+//! one-time store, the clock, the CSPRNG, and console logging.
 
+use crate::config::{OneTimeStore, CACHE_KV_BINDING, ONE_TIME_BINDING, STATE_KV_BINDING};
 use crate::http::{FetchError, Headers, Method, OutboundRequest, OutboundResponse, UnixTime};
-use crate::io::{Io, KvNamespace};
+use crate::log;
+use crate::ports::{Io, KvNamespace, StoreUnavailable, Use};
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{Delay, Env, Fetch, RequestInit, RequestRedirect};
 
 pub struct WorkerIo {
-    jwks: Option<worker::kv::KvStore>,
-    nonces: Option<worker::kv::KvStore>,
-    /// A service binding `HUB`: when bound, proxied requests go through it
+    cache: Option<worker::kv::KvStore>,
+    state: Option<worker::kv::KvStore>,
+    one_time: Option<worker::ObjectNamespace>,
+    store: OneTimeStore,
+    /// A service binding `HUB`: when bound, requests to the hub go through it
     /// instead of the public internet (HUB_ORIGIN still names the origin).
     pub hub: Option<worker::Fetcher>,
 }
 
 impl WorkerIo {
-    pub fn new(env: &Env) -> Self {
+    pub fn new(env: &Env, store: OneTimeStore) -> Self {
         WorkerIo {
-            jwks: env.kv("JWKS_CACHE").ok(),
-            nonces: env.kv("NONCES").ok(),
+            cache: env.kv(CACHE_KV_BINDING).ok(),
+            state: env.kv(STATE_KV_BINDING).ok(),
+            one_time: env.durable_object(ONE_TIME_BINDING).ok(),
+            store,
             hub: env.service("HUB").ok(),
         }
     }
 
     fn kv(&self, ns: KvNamespace) -> Option<&worker::kv::KvStore> {
         match ns {
-            KvNamespace::JwksCache => self.jwks.as_ref(),
-            KvNamespace::Nonces => self.nonces.as_ref(),
+            KvNamespace::Cache => self.cache.as_ref(),
+            KvNamespace::State => self.state.as_ref(),
         }
+    }
+
+    async fn use_once_in_object(&self, key: &str, ttl: u64) -> Result<Use, StoreUnavailable> {
+        let down = |e: worker::Error| StoreUnavailable(e.to_string());
+        let ns = self
+            .one_time
+            .as_ref()
+            .ok_or_else(|| StoreUnavailable(format!("{ONE_TIME_BINDING} is not bound")))?;
+        let stub = ns.id_from_name(key).map_err(down)?.get_stub().map_err(down)?;
+        let mut resp = stub
+            .fetch_with_str(&format!("https://one-time.invalid/use?ttl={ttl}"))
+            .await
+            .map_err(down)?;
+        match resp.text().await.map_err(down)?.as_str() {
+            "first" => Ok(Use::First),
+            "replay" => Ok(Use::Replay),
+            other => Err(StoreUnavailable(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// The explicit, warned KV fallback: a read then a write.
+    async fn use_once_in_kv(&self, key: &str, ttl: u64) -> Result<Use, StoreUnavailable> {
+        let kv = self
+            .state
+            .as_ref()
+            .ok_or_else(|| StoreUnavailable(format!("{STATE_KV_BINDING} is not bound")))?;
+        let down = |e: worker::kv::KvError| StoreUnavailable(e.to_string());
+        if kv.get(key).text().await.map_err(down)?.is_some() {
+            return Ok(Use::Replay);
+        }
+        kv.put(key, "1")
+            .map_err(down)?
+            .expiration_ttl(ttl.max(60))
+            .execute()
+            .await
+            .map_err(down)?;
+        Ok(Use::First)
     }
 }
 
@@ -41,7 +85,19 @@ pub fn to_worker_method(m: Method) -> worker::Method {
     }
 }
 
-async fn send(req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
+/// Response headers as a list, with each `Set-Cookie` kept apart.
+pub fn response_headers(h: &worker::Headers) -> Headers {
+    let mut out: Vec<(String, String)> = h
+        .entries()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("set-cookie"))
+        .collect();
+    for c in h.get_all("set-cookie").unwrap_or_default() {
+        out.push(("set-cookie".into(), c));
+    }
+    Headers(out)
+}
+
+async fn send(req: OutboundRequest, hub: Option<&worker::Fetcher>) -> Result<OutboundResponse, FetchError> {
     let net = |e: worker::Error| FetchError::Network(e.to_string());
     let headers = worker::Headers::new();
     for (k, v) in &req.headers.0 {
@@ -55,7 +111,10 @@ async fn send(req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
         init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
     }
     let request = worker::Request::new_with_init(&req.url, &init).map_err(net)?;
-    let mut resp = Fetch::Request(request).send().await.map_err(net)?;
+    let mut resp = match hub {
+        Some(service) => service.fetch_request(request).await.map_err(net)?,
+        None => Fetch::Request(request).send().await.map_err(net)?,
+    };
     let declared = resp
         .headers()
         .get("content-length")
@@ -71,20 +130,28 @@ async fn send(req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
     }
     Ok(OutboundResponse {
         status: resp.status_code(),
-        headers: Headers(resp.headers().entries().collect()),
+        headers: response_headers(resp.headers()),
         body,
     })
 }
 
+async fn with_timeout(req: OutboundRequest, hub: Option<&worker::Fetcher>) -> Result<OutboundResponse, FetchError> {
+    let timeout = req.timeout_ms;
+    let work = Box::pin(send(req, hub));
+    let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout))));
+    match select(work, timer).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(FetchError::Timeout(timeout)),
+    }
+}
+
 impl Io for WorkerIo {
     async fn fetch(&self, req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
-        let timeout = req.timeout_ms;
-        let work = Box::pin(send(req));
-        let timer = Box::pin(Delay::from(Duration::from_millis(timeout as u64)));
-        match select(work, timer).await {
-            Either::Left((r, _)) => r,
-            Either::Right(_) => Err(FetchError::Timeout(timeout)),
-        }
+        with_timeout(req, None).await
+    }
+
+    async fn fetch_hub(&self, req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
+        with_timeout(req, self.hub.as_ref()).await
     }
 
     async fn kv_get(&self, ns: KvNamespace, key: &str) -> Option<String> {
@@ -92,10 +159,7 @@ impl Io for WorkerIo {
         match kv.get(key).text().await {
             Ok(v) => v,
             Err(e) => {
-                self.log(&crate::log::line(
-                    "kv_error",
-                    &[("op", "get"), ("detail", &e.to_string())],
-                ));
+                self.log(&log::line("kv_error", &[("op", "get"), ("detail", &e.to_string())]));
                 None
             }
         }
@@ -109,10 +173,14 @@ impl Io for WorkerIo {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            self.log(&crate::log::line(
-                "kv_error",
-                &[("op", "put"), ("detail", &e.to_string())],
-            ));
+            self.log(&log::line("kv_error", &[("op", "put"), ("detail", &e.to_string())]));
+        }
+    }
+
+    async fn use_once(&self, key: &str, ttl_secs: u64) -> Result<Use, StoreUnavailable> {
+        match self.store {
+            OneTimeStore::DurableObject => self.use_once_in_object(key, ttl_secs).await,
+            OneTimeStore::Kv => self.use_once_in_kv(key, ttl_secs).await,
         }
     }
 
@@ -121,7 +189,12 @@ impl Io for WorkerIo {
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
-        getrandom::getrandom(buf).expect("crypto.getRandomValues is always available in workerd");
+        // crypto.getRandomValues is always there in workerd; should it ever
+        // fail, the buffer is not used as if it were random.
+        if getrandom::getrandom(buf).is_err() {
+            worker::console_error!("crypto.getRandomValues failed");
+            std::process::abort();
+        }
     }
 
     fn log(&self, line: &str) {

@@ -4,15 +4,18 @@
 
 mod convert;
 mod io;
+mod one_time;
 mod proxy;
 
 use crate::app::{self, App, Outcome};
-use crate::config::{Bindings, ConfigError};
+use crate::bindings::{Bindings, ConfigError};
+use crate::config::OneTimeStore;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Request, Response, Result};
 
-/// Bindings read from the Worker environment: vars and secrets are both strings.
+/// Bindings read from the Worker environment: vars and secrets are both
+/// strings; KV namespaces and Durable Objects are asked for by name.
 struct EnvBindings<'a>(&'a Env);
 
 impl Bindings for EnvBindings<'_> {
@@ -24,6 +27,10 @@ impl Bindings for EnvBindings<'_> {
             .or_else(|_| self.0.var(name).map(|v| v.to_string()))
             .ok()?;
         (!v.trim().is_empty()).then_some(v)
+    }
+
+    fn has_binding(&self, name: &str) -> bool {
+        self.0.kv(name).is_ok() || self.0.durable_object(name).is_ok() || self.get(name).is_some()
     }
 }
 
@@ -44,11 +51,16 @@ fn app(env: &Env) -> Parsed {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let io = io::WorkerIo::new(&env);
     let app = app(&env);
-    let (incoming, original) = match convert::incoming(req).await {
+    let store = match app.as_ref() {
+        Ok(a) => a.config.one_time,
+        Err(_) => OneTimeStore::DurableObject,
+    };
+    let io = io::WorkerIo::new(&env, store);
+    let base = app.as_ref().as_ref().map(|a| a.config.base_path.as_str()).unwrap_or("/");
+    let (incoming, original) = match convert::incoming(req, base).await {
         Ok(pair) => pair,
-        Err(status) => return convert::bare_error(status),
+        Err(f) => return convert::response(app::respond::fail(&io, &f.headers, &f.path, &f.failure)),
     };
     let app = match app.as_ref() {
         Ok(a) => a,
@@ -57,6 +69,5 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match app::handle(app, incoming, &io).await {
         Outcome::Respond(r) => convert::response(r),
         Outcome::Proxy(plan) => proxy::forward(&original, plan, &io).await,
-        Outcome::Logout { hub, then } => proxy::logout(hub, then, &io).await,
     }
 }

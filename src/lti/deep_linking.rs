@@ -11,11 +11,11 @@
 use super::launch::{DeepLinkingSettings, LTI_VERSION};
 use super::tool_keys::ToolKey;
 use super::{LtiError, CLAIM, DL_CLAIM};
-use crate::config::SessionConfig;
-use crate::flow_state::FLOW_TTL;
+use crate::session::flow_cookie::FLOW_TTL;
+use crate::session::SessionSettings;
 use crate::http::{Response, UnixTime};
 use crate::pages::escape;
-use crate::signing::{self, to_datetime, Purpose};
+use crate::jose::hs256::{self as signing, to_datetime, Purpose};
 use base64::Engine;
 use jwt_compact::Claims;
 use serde::{Deserialize, Serialize};
@@ -47,7 +47,6 @@ impl DeepLinkContext {
         client_id: &str,
         deployment_id: &str,
         settings: &DeepLinkingSettings,
-        user: &str,
     ) -> Self {
         DeepLinkContext {
             kind: KIND.into(),
@@ -56,15 +55,22 @@ impl DeepLinkContext {
             deployment_id: deployment_id.into(),
             return_url: settings.return_url.to_string(),
             data: settings.data.clone(),
-            user: user.into(),
+            user: String::new(),
         }
     }
 
-    pub fn seal(&self, cfg: &SessionConfig, now: UnixTime) -> String {
+    /// Bound to the user the session was started for (after the identity
+    /// pipeline: the name the hub will know).
+    pub fn for_user(mut self, user: &str) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    pub fn seal(&self, cfg: &SessionSettings, now: UnixTime) -> String {
         signing::mint(&cfg.secret, Purpose::Flow, self, now, FLOW_TTL)
     }
 
-    pub fn open(cfg: &SessionConfig, token: &str, now: UnixTime) -> Result<Self, LtiError> {
+    pub fn open(cfg: &SessionSettings, token: &str, now: UnixTime) -> Result<Self, LtiError> {
         let v = signing::verify::<DeepLinkContext>(
             token,
             Purpose::Flow,
@@ -123,7 +129,7 @@ pub fn content_item(
 ) -> Result<Value, LtiError> {
     let path = path
         .map(str::trim)
-        .and_then(crate::redirect::safe_path)
+        .and_then(crate::url_policy::safe_path)
         .filter(|p| p.starts_with(base_path))
         .ok_or_else(|| LtiError::DeepLink("path is not a path on this hub".into()))?;
     let title = title

@@ -3,11 +3,11 @@
 //! only `UntrustedLaunch::verify` makes a `VerifiedLaunch`, and only a
 //! `VerifiedLaunch` becomes a session.
 
-use super::platform::Registration;
+use super::registration::Registration;
 use super::{LtiError, CLAIM, DL_CLAIM};
-use crate::claims::{self, ClaimMap};
 use crate::http::UnixTime;
-use crate::jwks::{verify_jwt, Alg, KeySet};
+use crate::jose::claims::{self, ClaimMap};
+use crate::jose::keys::{verify_jwt, Alg, KeySet};
 use serde_json::Value;
 
 /// The signature algorithm is fixed by the registration, never taken from
@@ -22,9 +22,9 @@ pub struct UntrustedLaunch<'a>(pub &'a str);
 pub struct Expectations<'a> {
     pub registration: Registration<'a>,
     /// The nonce the flow cookie holds (sent in the authentication request).
+    /// Whether it was used before is the one-time store's to say, after
+    /// verification.
     pub nonce: &'a str,
-    /// Whether `NONCES` already records this nonce.
-    pub nonce_seen: bool,
     pub now: UnixTime,
     pub leeway: u64,
 }
@@ -45,16 +45,16 @@ pub enum Message {
 }
 
 /// A launch whose signature, issuer, audience, time window, nonce and LTI
-/// claims were all checked.
+/// claims were all checked. Only `UntrustedLaunch::verify` makes one.
 #[derive(Debug)]
 pub struct VerifiedLaunch {
-    pub issuer: String,
-    pub client_id: String,
-    pub deployment_id: String,
-    pub message: Message,
-    pub target_link_uri: String,
-    pub roles: Vec<String>,
-    pub claims: ClaimMap,
+    issuer: String,
+    client_id: String,
+    deployment_id: String,
+    message: Message,
+    target_link_uri: String,
+    roles: Vec<String>,
+    claims: ClaimMap,
 }
 
 fn lti(claims: &ClaimMap, name: &str) -> Option<Value> {
@@ -78,7 +78,7 @@ fn non_empty_str(v: Option<&Value>) -> Option<String> {
 impl UntrustedLaunch<'_> {
     /// `kid` from the header, to pick (or refetch) the platform's key set.
     pub fn kid(&self) -> Option<String> {
-        crate::jwks::header_kid(self.0)
+        crate::jose::keys::header_kid(self.0)
     }
 
     pub fn verify(self, keys: &KeySet, exp: &Expectations<'_>) -> Result<VerifiedLaunch, LtiError> {
@@ -93,11 +93,8 @@ impl UntrustedLaunch<'_> {
         // `nbf` passed, each within LTI13_TIME_LEEWAY.
         claims::check_time(&c, exp.now, exp.leeway)?;
         // 5.1.3 step 9: `nonce` is the one sent with the authentication
-        // request, and has not been used before (replay).
+        // request (its single use is checked by the caller, once verified).
         claims::check_nonce(&c.custom, exp.nonce)?;
-        if exp.nonce_seen {
-            return Err(LtiError::ReplayedNonce);
-        }
         let claims = c.custom;
 
         // LTI Core 1.3, 5.3.3: deployment_id present (and registered when
@@ -167,7 +164,7 @@ fn deep_linking_settings(claims: &ClaimMap) -> Result<DeepLinkingSettings, LtiEr
         .ok_or_else(|| bad("deep_linking_settings", "deep_link_return_url is missing"))?;
     let return_url = url::Url::parse(&raw)
         .ok()
-        .filter(crate::config::is_secure_url)
+        .filter(crate::url_policy::is_secure_url)
         .ok_or_else(|| {
             bad(
                 "deep_linking_settings",
@@ -193,6 +190,28 @@ fn deep_linking_settings(claims: &ClaimMap) -> Result<DeepLinkingSettings, LtiEr
 }
 
 impl VerifiedLaunch {
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    pub fn deployment_id(&self) -> &str {
+        &self.deployment_id
+    }
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+    pub fn target_link_uri(&self) -> &str {
+        &self.target_link_uri
+    }
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+    pub fn claims(&self) -> &ClaimMap {
+        &self.claims
+    }
+
     /// `LTI13_USERNAME_KEY`: a top-level claim, or `custom_X` for the custom
     /// claim's `X`; `sub` when that is absent or empty (ltiauthenticator's
     /// rule). `None` when neither is there.
@@ -223,14 +242,17 @@ impl VerifiedLaunch {
     }
 
     /// Groups from the course context (LTI Core 1.3, 5.4.1): its `id` and
-    /// its `label`, when present.
-    pub fn groups(&self) -> Vec<String> {
+    /// its `label`, when present, namespaced by platform
+    /// (`lti:<platform>:<id>`) so a course can never be named like an
+    /// identity provider's group, nor like another platform's course.
+    pub fn groups(&self, platform: &str) -> Vec<String> {
         let Some(ctx) = lti(&self.claims, "context") else {
             return Vec::new();
         };
         let mut out: Vec<String> = Vec::new();
         for f in ["id", "label"] {
             if let Some(v) = non_empty_str(ctx.get(f)) {
+                let v = format!("lti:{platform}:{v}");
                 if !out.contains(&v) {
                     out.push(v);
                 }
@@ -270,7 +292,7 @@ pub fn landing(target_link_uri: &str, origin: &str, base_path: &str) -> String {
             .query_pairs()
             .find(|(k, _)| k == "next")
             .map(|(_, v)| v.into_owned());
-        return match next.as_deref().and_then(crate::redirect::safe_path) {
+        return match next.as_deref().and_then(crate::url_policy::safe_path) {
             Some(n) if n.starts_with(base_path) && !n.starts_with(&lti_routes) => n.to_string(),
             _ => home,
         };
@@ -280,7 +302,7 @@ pub fn landing(target_link_uri: &str, origin: &str, base_path: &str) -> String {
         path.push('?');
         path.push_str(q);
     }
-    match crate::redirect::safe_path(&path) {
+    match crate::url_policy::safe_path(&path) {
         Some(p) => p.to_string(),
         None => home,
     }

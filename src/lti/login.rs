@@ -4,10 +4,10 @@
 //! `lti_deployment_id`); the tool answers with an OIDC authentication
 //! request to the platform (implicit flow, form_post).
 
-use super::platform::{self, Registration};
+use super::registration::{self, Registration};
 use super::{param, LtiError};
-use crate::config::LtiConfig;
-use crate::flow_state::{FlowKind, FlowState};
+use super::LtiSettings;
+use crate::session::flow_cookie::LtiFlow;
 
 /// The initiation parameters, from the query (GET) or the form (POST).
 #[derive(Debug, Clone)]
@@ -49,12 +49,12 @@ pub struct FlowSecrets {
 /// The authentication request (IMS Security Framework 5.1.1.2) and the flow
 /// state to keep in the cookie.
 pub fn start(
-    cfg: &LtiConfig,
+    cfg: &LtiSettings,
     init: &Initiation,
     redirect_uri: &str,
     secrets: FlowSecrets,
-) -> Result<(String, FlowState), LtiError> {
-    let reg: Registration<'_> = platform::match_login(
+) -> Result<(String, LtiFlow), LtiError> {
+    let reg: Registration<'_> = registration::match_login(
         cfg,
         &init.iss,
         init.client_id.as_deref(),
@@ -76,13 +76,11 @@ pub fn start(
             q.append_pair("lti_message_hint", h);
         }
     }
-    let flow = FlowState {
-        kind: FlowKind::Lti,
+    let flow = LtiFlow {
         state: secrets.state,
         nonce: secrets.nonce,
-        pkce_verifier: None,
-        next: init.target_link_uri.clone(),
-        platform: Some(reg.key()),
+        target_link_uri: init.target_link_uri.clone(),
+        registration: reg.key(),
     };
     Ok((url.to_string(), flow))
 }

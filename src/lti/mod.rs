@@ -2,22 +2,28 @@
 //! implicit-flow id_token posted by the platform), deep linking, and the
 //! tool's configuration and public keys.
 //!
-//! Decisions live in the sibling modules and take plain values; `flow` is
-//! the glue that performs the I/O they ask for (flow cookie, KV nonces,
-//! the platform's key set) through `Io`.
+//! Decisions live in the sibling modules and take plain values; `routes`
+//! performs the I/O they ask for (flow cookie, one-time nonces, the
+//! platform's key set) and returns what a launch established (`Launched`).
+//! LTI Advantage services will live in `services/`.
 
 pub mod deep_linking;
-pub mod flow;
 pub mod launch;
 pub mod login;
-pub mod platform;
+pub mod registration;
+pub mod routes;
+pub mod settings;
 pub mod tool_config;
 pub mod tool_keys;
 
-use crate::access::AccessError;
-use crate::claims::ClaimError;
-use crate::flow_state::FlowError;
-use crate::jwks::{JwksError, JwtError};
+pub use settings::LtiSettings;
+
+use crate::cache::key_sets::JwksError;
+use crate::http::Failure;
+use crate::jose::claims::ClaimError;
+use crate::jose::keys::JwtError;
+use crate::one_time::OneTimeError;
+use crate::session::flow_cookie::FlowError;
 
 /// The LTI claim namespace (LTI Core 1.3, 5.3).
 pub const CLAIM: &str = "https://purl.imsglobal.org/spec/lti/claim/";
@@ -28,10 +34,6 @@ pub const DL_CLAIM: &str = "https://purl.imsglobal.org/spec/lti-dl/claim/";
 pub enum LtiError {
     #[error("LTI 1.3 is not configured")]
     NotConfigured,
-    #[error("method not allowed on this LTI route")]
-    MethodNotAllowed,
-    #[error("request body is not a form")]
-    BadForm,
     #[error("missing parameter {0:?}")]
     MissingParameter(&'static str),
     #[error("issuer {0:?} is not a registered platform")]
@@ -58,8 +60,8 @@ pub enum LtiError {
     LaunchClaim { claim: &'static str, reason: String },
     #[error("no username in claim {key:?} nor in sub")]
     NoUsername { key: String },
-    #[error("access: {0}")]
-    Access(#[from] AccessError),
+    #[error("one-time store: {0}")]
+    OneTimeStore(String),
     #[error("platform key set: {0}")]
     Jwks(#[from] JwksError),
     #[error("deep linking needs LTI13_PRIVATE_KEY (the tool's signing key)")]
@@ -76,9 +78,7 @@ impl LtiError {
         use LtiError::*;
         match self {
             NotConfigured => 404,
-            MethodNotAllowed => 405,
-            BadForm
-            | MissingParameter(_)
+            MissingParameter(_)
             | AmbiguousClientId(_)
             | Flow(_)
             | RegistrationGone
@@ -91,10 +91,28 @@ impl LtiError {
             | Claims(_)
             | ReplayedNonce
             | PlatformError(_) => 401,
-            UnknownDeployment(_) | Access(_) | DeepLinkSession => 403,
-            Jwks(_) => 502,
+            UnknownDeployment(_) | DeepLinkSession => 403,
+            Jwks(_) | OneTimeStore(_) => 502,
             NoToolKey => 500,
         }
+    }
+}
+
+impl From<OneTimeError> for LtiError {
+    fn from(e: OneTimeError) -> Self {
+        match e {
+            OneTimeError::Replay => LtiError::ReplayedNonce,
+            OneTimeError::Unavailable(u) => LtiError::OneTimeStore(u.0),
+        }
+    }
+}
+
+impl Failure for LtiError {
+    fn status(&self) -> u16 {
+        LtiError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        "lti"
     }
 }
 

@@ -2,7 +2,7 @@
 //! they give) to register the tool — ltiauthenticator's fields, with
 //! Canvas's `extensions`/`placements`, plus `redirect_uris`.
 
-use crate::config::LtiConfig;
+use super::LtiSettings;
 use crate::http::IncomingRequest;
 use serde_json::{json, Value};
 
@@ -30,7 +30,7 @@ fn is_default_http_port(u: &url::Url) -> bool {
     matches!(u.port(), None | Some(80))
 }
 
-pub fn build(cfg: &LtiConfig, origin: &str, base_path: &str) -> Value {
+pub fn build(cfg: &LtiSettings, origin: &str, base_path: &str) -> Value {
     let hub = format!("{origin}{base_path}hub/");
     let login = format!("{origin}{base_path}hub/lti13/oauth_login");
     let launch = format!("{origin}{base_path}hub/lti13/oauth_callback");

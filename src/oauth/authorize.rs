@@ -1,8 +1,8 @@
 //! RFC 6749 4.1.1 authorization request, with RFC 7636 PKCE (S256) and an
 //! OpenID Connect nonce; state and nonce live in the per-flow cookie.
 
-use crate::config::OAuthConfig;
-use crate::flow_state::{FlowKind, FlowState};
+use super::settings::OAuthSettings;
+use crate::session::flow_cookie::OAuthFlow;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
@@ -20,12 +20,12 @@ pub fn pkce_challenge(verifier: &str) -> String {
 
 /// The authorize URL to send the browser to, and the flow to remember.
 pub fn start(
-    cfg: &OAuthConfig,
+    cfg: &OAuthSettings,
     authorize_endpoint: &str,
     redirect_uri: &str,
     next: String,
     secrets: FlowSecrets,
-) -> Result<(String, FlowState), url::ParseError> {
+) -> Result<(String, OAuthFlow), url::ParseError> {
     let mut url = url::Url::parse(authorize_endpoint)?;
     {
         let mut q = url.query_pairs_mut();
@@ -41,17 +41,15 @@ pub fn start(
         if cfg.issuer.is_some() {
             q.append_pair("nonce", &secrets.nonce);
         }
-        for (k, v) in &cfg.extra_authorize_params {
+        for (k, v) in &cfg.provider().authorize_params(cfg) {
             q.append_pair(k, v);
         }
     }
-    let flow = FlowState {
-        kind: FlowKind::Oauth,
+    let flow = OAuthFlow {
         state: secrets.state,
         nonce: secrets.nonce,
-        pkce_verifier: Some(secrets.pkce_verifier),
+        pkce_verifier: secrets.pkce_verifier,
         next,
-        platform: None,
     };
     Ok((url.to_string(), flow))
 }

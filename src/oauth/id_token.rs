@@ -1,18 +1,28 @@
 //! OpenID Connect Core 1.0, 3.1.3.7: ID Token validation.
 
-pub use crate::claims::ClaimError;
-use crate::claims::{self, ClaimMap};
+pub use crate::jose::claims::ClaimError;
 use crate::http::UnixTime;
-use crate::jwks::{verify_jwt, Alg, JwtError, KeySet};
+use crate::jose::claims::{self, ClaimMap};
+use crate::jose::keys::{verify_jwt, Alg, JwtError, KeySet};
 
 /// An id_token as received: nothing about it is trusted yet.
 pub struct UntrustedIdToken<'a>(pub &'a str);
 
-/// An id_token whose signature, issuer, audience, time and nonce were checked.
+/// An id_token whose signature, issuer, audience, time and nonce were
+/// checked. Only `UntrustedIdToken::verify` makes one.
 #[derive(Debug)]
 pub struct VerifiedIdToken {
-    pub sub: String,
-    pub claims: ClaimMap,
+    sub: String,
+    claims: ClaimMap,
+}
+
+impl VerifiedIdToken {
+    pub fn sub(&self) -> &str {
+        &self.sub
+    }
+    pub fn into_claims(self) -> ClaimMap {
+        self.claims
+    }
 }
 
 pub struct Expectations<'a> {
@@ -35,7 +45,7 @@ pub enum IdTokenError {
 impl UntrustedIdToken<'_> {
     /// `kid` from the header, to pick (or refetch) the key set.
     pub fn kid(&self) -> Option<String> {
-        crate::jwks::header_kid(self.0)
+        crate::jose::keys::header_kid(self.0)
     }
 
     pub fn verify(

@@ -1,15 +1,23 @@
 //! OAuth 2.0 authorization code flow with PKCE, and OpenID Connect on top.
+//! `routes` performs the I/O; every decision is in the sibling modules and
+//! in the `provider` hooks.
 
 pub mod authorize;
-pub mod discovery;
-pub mod flow;
 pub mod id_token;
+pub mod metadata;
+pub mod provider;
+pub mod routes;
+pub mod settings;
 pub mod token;
 pub mod userinfo;
 
-use crate::access::AccessError;
-use crate::flow_state::FlowError;
-use crate::jwks::{JwksError, JwtError};
+pub use settings::{OAuthSettings, TokenAuth};
+
+use crate::cache::key_sets::JwksError;
+use crate::http::Failure;
+use crate::jose::keys::JwtError;
+use crate::one_time::OneTimeError;
+use crate::session::flow_cookie::FlowError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OAuthError {
@@ -47,8 +55,28 @@ pub enum OAuthError {
     UserinfoSubMismatch { userinfo: String, id_token: String },
     #[error("no username in claim {key:?} (claims present: {present})")]
     NoUsername { key: String, present: String },
-    #[error("access: {0}")]
-    Access(#[from] AccessError),
+    #[error("one-time store: {0}")]
+    OneTimeStore(String),
+    #[error("provider refused the user: {0}")]
+    ProviderRule(String),
+}
+
+impl From<OneTimeError> for OAuthError {
+    fn from(e: OneTimeError) -> Self {
+        match e {
+            OneTimeError::Replay => OAuthError::StateReplayed,
+            OneTimeError::Unavailable(u) => OAuthError::OneTimeStore(u.0),
+        }
+    }
+}
+
+impl Failure for OAuthError {
+    fn status(&self) -> u16 {
+        OAuthError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        "oauth"
+    }
 }
 
 impl OAuthError {
@@ -69,8 +97,8 @@ impl OAuthError {
             | IdToken(_)
             | IdTokenClaims(_)
             | UserinfoSubMismatch { .. } => 401,
-            Discovery(_) | TokenEndpoint(_) | Jwks(_) | Userinfo(_) => 502,
-            Access(_) => 403,
+            Discovery(_) | TokenEndpoint(_) | Jwks(_) | Userinfo(_) | OneTimeStore(_) => 502,
+            ProviderRule(_) => 403,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! OpenID Connect Core 5.3 UserInfo (or GenericOAuthenticator's userdata URL).
 
 use super::OAuthError;
-use crate::claims::ClaimMap;
+use crate::jose::claims::ClaimMap;
 use crate::http::{OutboundRequest, OutboundResponse};
 use crate::secret::AccessToken;
 

@@ -1,6 +1,7 @@
-//! The OAuth 2.0 / OIDC part of the configuration (GenericOAuthenticator's names).
+//! The OAuth 2.0 / OIDC settings (GenericOAuthenticator's names).
 
-use super::{Bindings, ConfigError, Reader};
+use super::provider::{generic::Generic, Provider};
+use crate::bindings::{Bindings, ConfigError, Reader};
 use crate::secret::ClientSecret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub enum TokenAuth {
 }
 
 #[derive(Debug, Clone)]
-pub struct OAuthConfig {
+pub struct OAuthSettings {
     pub client_id: String,
     pub client_secret: ClientSecret,
     /// Set for OpenID Connect: discovery fills the endpoints left unset, and
@@ -32,12 +33,28 @@ pub struct OAuthConfig {
     pub leeway: u64,
 }
 
-pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthConfig> {
+impl OAuthSettings {
+    /// The provider whose hooks shape this login (the generic one for now).
+    pub fn provider(&self) -> &'static dyn Provider {
+        &Generic
+    }
+
+    /// Where the IdP sends the browser back: `OAUTH_CALLBACK_URL`, or this
+    /// worker's `/hub/oauth_callback`.
+    pub fn redirect_uri(&self, origin: &str, base_path: &str) -> String {
+        match &self.callback_url {
+            Some(u) => u.to_string(),
+            None => format!("{origin}{base_path}hub/oauth_callback"),
+        }
+    }
+}
+
+pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
     let client_id = r.string("OAUTH_CLIENT_ID")?;
     let client_secret = r.required("OAUTH_CLIENT_SECRET");
-    let issuer = r
-        .string("OIDC_ISSUER")
-        .map(|i| i.trim_end_matches('/').to_string());
+    // Kept exactly as configured: OpenID Connect compares issuers exactly,
+    // and some providers' issuers end in `/` (Auth0, Azure AD B2C).
+    let issuer = r.string("OIDC_ISSUER");
     if let Some(i) = &issuer {
         r.check_url("OIDC_ISSUER", i);
     }
@@ -98,7 +115,7 @@ pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthConfig> {
         }
     };
     let basic = r.bool("OAUTH_BASIC_AUTH", true);
-    Some(OAuthConfig {
+    Some(OAuthSettings {
         client_id,
         client_secret: ClientSecret::new(client_secret.unwrap_or_default()),
         issuer,

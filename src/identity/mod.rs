@@ -1,4 +1,9 @@
-//! Who the worker vouches for, once a login or launch has been verified.
+//! Who the worker vouches for, once a login or launch has been verified:
+//! the access rules (`access`) and the one claims → `Identity` pipeline
+//! every login method goes through (`from_claims`).
+
+pub mod access;
+pub mod from_claims;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +34,7 @@ pub struct Identity {
     pub admin: bool,
     pub method: LoginMethod,
     /// Claims the operator chose to hand to the hub as auth_state
-    /// (`ASSERTION_AUTH_STATE_CLAIMS`); kept small, it rides in the cookie.
+    /// (`ASSERTION_AUTH_STATE_CLAIMS`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub auth_state: serde_json::Map<String, serde_json::Value>,
 }

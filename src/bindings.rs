@@ -1,13 +1,93 @@
-//! Reading one binding: lists, booleans, URLs, numbers, PEM keys. Each
-//! reader records its problem in the shared error list and returns a value
-//! the caller can keep going with, so every problem is reported at once.
+//! Reading bindings: lists, booleans, URLs, numbers, PEM keys. Each reader
+//! records its problem in the shared error list and returns a value the
+//! caller can keep going with, so every problem is reported at once. Each
+//! domain parses its own settings with a `Reader`; `config` composes them.
 
-use super::ConfigError;
+use crate::url_policy::is_secure_url;
 use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("{0} is not an https URL (http is allowed only on loopback hosts)")]
+    NotHttps(&'static str),
+    #[error("{name} {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("missing binding {binding}: {what}")]
+    MissingBinding {
+        binding: &'static str,
+        what: &'static str,
+    },
+    #[error("no login method is configured: set OAUTH_CLIENT_ID (OAuth/OIDC) or LTI13_ISSUER / LTI13_PLATFORMS (LTI 1.3)")]
+    NoLoginMethod,
+}
+
+/// Every binding name hubgate reads (the check CLI picks secrets out of the
+/// process environment by these names).
+pub const NAMES: &[&str] = &[
+    "BASE_URL",
+    "HUB_ORIGIN",
+    "SESSION_SECRET",
+    "SESSION_SECRET_PREVIOUS",
+    "SESSION_MAX_AGE",
+    "OAUTH_CLIENT_ID",
+    "OAUTH_CLIENT_SECRET",
+    "OAUTH2_AUTHORIZE_URL",
+    "OAUTH2_TOKEN_URL",
+    "OAUTH2_USERDATA_URL",
+    "OAUTH2_USERNAME_KEY",
+    "OAUTH_CALLBACK_URL",
+    "OAUTH_LOGOUT_REDIRECT_URL",
+    "LOGIN_SERVICE",
+    "OIDC_ISSUER",
+    "OIDC_JWKS_URL",
+    "OAUTH_SCOPES",
+    "OAUTH_EXTRA_AUTHORIZE_PARAMS",
+    "OAUTH_BASIC_AUTH",
+    "OAUTH_TIME_LEEWAY",
+    "ALLOW_ALL",
+    "ALLOWED_USERS",
+    "ADMIN_USERS",
+    "BLOCKED_USERS",
+    "ALLOWED_GROUPS",
+    "ADMIN_GROUPS",
+    "GROUPS_CLAIM",
+    "USERNAME_MAP",
+    "USERNAME_NAMESPACE",
+    "AUTO_LOGIN",
+    "PASS_AUTHORIZATION",
+    "HEADER_USER",
+    "HEADER_EMAIL",
+    "HEADER_GROUPS",
+    "HEADER_ADMIN",
+    "ASSERTION_SIGNING_KEY",
+    "ASSERTION_SIGNING_KEY_PREVIOUS",
+    "ASSERTION_AUTH_STATE_CLAIMS",
+    "KEY_SET_MAX_AGE",
+    "ONE_TIME_STORE",
+    "LTI13_ISSUER",
+    "LTI13_CLIENT_ID",
+    "LTI13_AUTHORIZE_URL",
+    "LTI13_JWKS_ENDPOINT",
+    "LTI13_DEPLOYMENT_IDS",
+    "LTI13_PLATFORMS",
+    "LTI13_USERNAME_KEY",
+    "LTI13_TIME_LEEWAY",
+    "LTI13_ADMIN_ROLES",
+    "LTI13_TOOL_NAME",
+    "LTI13_TOOL_DESCRIPTION",
+    "LTI13_PRIVATE_KEY",
+];
 
 pub trait Bindings {
     /// The binding's value; empty strings count as absent.
     fn get(&self, name: &str) -> Option<String>;
+    /// A non-string binding (KV namespace, Durable Object) is declared. A
+    /// map of strings stands for one by holding its name as a key.
+    fn has_binding(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
 }
 
 impl Bindings for BTreeMap<String, String> {
@@ -173,24 +253,6 @@ pub fn parse_list(v: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// https anywhere; http only on loopback hosts (local development, tests).
-pub fn is_secure_url(u: &url::Url) -> bool {
-    match u.scheme() {
-        "https" => u.host().is_some(),
-        "http" => is_loopback_host(u),
-        _ => false,
-    }
-}
-
-pub fn is_loopback_host(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 /// PEM with real or `\n`-escaped newlines, as secrets often arrive.
 pub fn normalise_pem(v: &str) -> String {
     v.trim().replace("\\n", "\n")
@@ -212,19 +274,6 @@ mod tests {
         assert_eq!(parse_bool("TRUE"), Some(true));
         assert_eq!(parse_bool("0"), Some(false));
         assert_eq!(parse_bool("yes"), None);
-    }
-
-    #[test]
-    fn http_is_refused_except_on_loopback() {
-        let ok = |s: &str| is_secure_url(&url::Url::parse(s).unwrap());
-        assert!(ok("https://idp.example.org/x"));
-        assert!(ok("http://127.0.0.1:9000/"));
-        assert!(ok("http://127.8.0.1/"));
-        assert!(ok("http://localhost:1/"));
-        assert!(ok("http://[::1]:8/"));
-        assert!(!ok("http://idp.example.org/"));
-        assert!(!ok("http://10.0.0.1/"));
-        assert!(!ok("ftp://127.0.0.1/"));
     }
 
     #[test]

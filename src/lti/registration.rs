@@ -6,10 +6,13 @@
 //! that one's keys and identifiers.
 
 use super::LtiError;
-use crate::config::LtiConfig;
+use super::LtiSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
+    /// A short name: in course groups (`lti:<name>:<course>`) and, when
+    /// usernames are namespaced, in usernames. Defaults to the issuer's host.
+    pub name: String,
     /// `iss` of the platform, compared exactly.
     pub issuer: String,
     /// The tool's client ids at this platform (one registration each).
@@ -34,7 +37,7 @@ pub struct Registration<'a> {
 }
 
 impl<'a> Registration<'a> {
-    /// The compact key the flow cookie carries (`FlowState::platform`).
+    /// The compact key the flow cookie carries (`LtiFlow::registration`).
     pub fn key(&self) -> String {
         serde_json::json!([self.platform.issuer, self.client_id]).to_string()
     }
@@ -45,7 +48,7 @@ impl<'a> Registration<'a> {
 /// of its registrations; without it the issuer must have exactly one;
 /// `lti_deployment_id`, when sent, must be accepted by the registration.
 pub fn match_login<'a>(
-    cfg: &'a LtiConfig,
+    cfg: &'a LtiSettings,
     issuer: &str,
     client_id: Option<&str>,
     deployment_id: Option<&str>,
@@ -72,8 +75,10 @@ pub fn match_login<'a>(
                 issuer: issuer.into(),
                 client_id: cid.into(),
             })?,
-        None if candidates.len() == 1 => candidates[0],
-        None => return Err(LtiError::AmbiguousClientId(issuer.into())),
+        None => match candidates.as_slice() {
+            [only] => *only,
+            _ => return Err(LtiError::AmbiguousClientId(issuer.into())),
+        },
     };
     if let Some(d) = deployment_id {
         if !reg.platform.accepts_deployment(d) {
@@ -84,7 +89,7 @@ pub fn match_login<'a>(
 }
 
 /// The registration a flow cookie names, if it is still configured.
-pub fn by_key<'a>(cfg: &'a LtiConfig, key: &str) -> Option<Registration<'a>> {
+pub fn by_key<'a>(cfg: &'a LtiSettings, key: &str) -> Option<Registration<'a>> {
     let [issuer, client_id]: [String; 2] = serde_json::from_str(key).ok()?;
     cfg.platforms
         .iter()

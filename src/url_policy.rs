@@ -1,4 +1,6 @@
-//! `next` and every other redirect target: only same-origin paths.
+//! Where the worker may send a browser and which URLs it may call: `next`
+//! and every other redirect target are same-origin paths only; upstream
+//! URLs are https, or http on a loopback host.
 
 /// The path itself when it is a safe same-origin path, else `None`.
 ///
@@ -33,9 +35,48 @@ pub fn next_or_home(next: Option<&str>, base_path: &str) -> Result<String, Unsaf
     }
 }
 
+/// https anywhere; http only on loopback hosts (local development, tests).
+pub fn is_secure_url(u: &url::Url) -> bool {
+    match u.scheme() {
+        "https" => u.host().is_some(),
+        "http" => is_loopback_host(u),
+        _ => false,
+    }
+}
+
+pub fn is_loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `path?next=<next>`, with `next` form-encoded: the one place the
+/// worker writes a `?next=` (login links, the hub's login).
+pub fn with_next(path: &str, next: &str) -> String {
+    let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("{path}?next={enc}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_is_refused_except_on_loopback() {
+        let ok = |s: &str| is_secure_url(&url::Url::parse(s).unwrap());
+        assert!(ok("https://idp.example.org/x"));
+        assert!(ok("http://127.0.0.1:9000/"));
+        assert!(ok("http://127.8.0.1/"));
+        assert!(ok("http://localhost:1/"));
+        assert!(ok("http://[::1]:8/"));
+        assert!(!ok("http://idp.example.org/"));
+        assert!(!ok("http://10.0.0.1/"));
+        assert!(!ok("ftp://127.0.0.1/"));
+    }
+
 
     #[test]
     fn accepts_plain_paths() {

@@ -1,10 +1,11 @@
 //! Session extras too big for the cookie (many groups, large auth_state):
-//! kept in KV `NONCES` under `session:<sid>` for the session's lifetime, and
-//! in isolate memory once read.
+//! kept in KV `NONCES` (`KvNamespace::State`) under `session:<sid>` for the
+//! session's lifetime, and in isolate memory once read.
 
+use super::{PartialSession, Session};
 use crate::http::UnixTime;
 use crate::identity::Identity;
-use crate::io::{Io, KvNamespace};
+use crate::ports::{Io, KvNamespace};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,33 +37,31 @@ impl SessionStore {
             expires_at: io.now().plus(ttl).0,
         };
         let raw = serde_json::to_string(&extras).unwrap_or_default();
-        io.kv_put(KvNamespace::Nonces, &key(sid), &raw, ttl).await;
+        io.kv_put(KvNamespace::State, &key(sid), &raw, ttl).await;
         self.remember(sid, extras, io.now());
     }
 
-    /// Fill `identity` with the stored extras; `false` when they are gone
-    /// (expired, or not yet visible in this location: KV is eventually consistent).
-    pub async fn load(&self, io: &impl Io, sid: &str, identity: &mut Identity) -> bool {
-        let cached = self.memory.borrow().get(sid).cloned();
+    /// The complete session, or `None` when its extras are gone (expired,
+    /// or not yet visible in this location: KV is eventually consistent).
+    pub async fn complete(&self, io: &impl Io, partial: PartialSession) -> Option<Session> {
+        let mut session = partial.session;
+        let sid = session.sid.clone();
+        let cached = self.memory.borrow().get(&sid).cloned();
         let extras = match cached {
             Some(e) => e,
             None => {
-                let Some(raw) = io.kv_get(KvNamespace::Nonces, &key(sid)).await else {
-                    return false;
-                };
-                let Ok(e) = serde_json::from_str::<Extras>(&raw) else {
-                    return false;
-                };
-                self.remember(sid, e.clone(), io.now());
+                let raw = io.kv_get(KvNamespace::State, &key(&sid)).await?;
+                let e = serde_json::from_str::<Extras>(&raw).ok()?;
+                self.remember(&sid, e.clone(), io.now());
                 e
             }
         };
         if extras.expires_at <= io.now().0 {
-            return false;
+            return None;
         }
-        identity.groups = extras.groups;
-        identity.auth_state = extras.auth_state;
-        true
+        session.identity.groups = extras.groups;
+        session.identity.auth_state = extras.auth_state;
+        Some(session)
     }
 
     fn remember(&self, sid: &str, e: Extras, now: UnixTime) {

@@ -1,11 +1,15 @@
 //! The session cookie: mint, verify, rotate. A compact HS256 JWT with its
 //! own `typ`, `iss` and `aud` (the public origin), kept well under 4 KB.
+//!
+//! A browser may hold several cookies of this name (one set at top level,
+//! one partitioned inside an LMS frame): the newest valid one wins, and
+//! `clear_all` deletes every variant a login may have set.
 
-use crate::config::SessionConfig;
+use super::SessionSettings;
 use crate::cookies::{self, Context};
 use crate::http::{Headers, UnixTime};
 use crate::identity::{Identity, LoginMethod};
-use crate::signing::{self, Purpose, TokenError};
+use crate::jose::hs256::{self as signing, Purpose, TokenError};
 use serde::{Deserialize, Serialize};
 
 pub const ISSUER: &str = "hubgate";
@@ -41,16 +45,34 @@ pub fn extras_overflow(identity: &Identity) -> bool {
         > MAX_INLINE_EXTRAS
 }
 
+/// A complete session: every part of the identity is known.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
     pub identity: Identity,
     pub sid: String,
     pub expires_at: UnixTime,
-    /// Groups and auth_state must be loaded from KV (`identity` has none yet).
-    pub external: bool,
     /// Set when the cookie was signed with `SESSION_SECRET_PREVIOUS`: the
     /// response carries a re-minted cookie.
     pub reissue: Option<String>,
+}
+
+/// A session whose groups and auth_state are still in the session store;
+/// only `store::SessionStore::complete` turns it into a `Session`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialSession {
+    pub(super) session: Session,
+}
+
+impl PartialSession {
+    pub fn sid(&self) -> &str {
+        &self.session.sid
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loaded {
+    Complete(Session),
+    NeedsExtras(PartialSession),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +85,8 @@ pub enum SessionError {
     WrongAudience,
     #[error("session's stored groups/auth_state are gone from KV")]
     ExtrasMissing,
+    #[error("the session's user is now in BLOCKED_USERS")]
+    Blocked,
 }
 
 pub fn cookie_name(https: bool) -> String {
@@ -73,7 +97,7 @@ pub fn cookie_name(https: bool) -> String {
 /// `extras_overflow(identity)`, groups and auth_state are left out and the
 /// caller stores them in KV.
 pub fn mint(
-    cfg: &SessionConfig,
+    cfg: &SessionSettings,
     identity: &Identity,
     sid: &str,
     origin: &str,
@@ -95,7 +119,7 @@ pub fn mint(
 
 #[allow(clippy::too_many_arguments)]
 fn mint_inner(
-    cfg: &SessionConfig,
+    cfg: &SessionSettings,
     identity: &Identity,
     sid: &str,
     origin: &str,
@@ -128,26 +152,42 @@ fn mint_inner(
     cookies::set_cookie(&cookie_name(https), &token, cfg.max_age, https, ctx)
 }
 
+/// The newest valid session cookie of the request.
 pub fn verify(
-    cfg: &SessionConfig,
+    cfg: &SessionSettings,
     headers: &Headers,
     origin: &str,
     https: bool,
     now: UnixTime,
-) -> Result<Session, SessionError> {
+) -> Result<Loaded, SessionError> {
     let jar = cookies::parse_request_cookies(headers);
-    let value = cookies::find(&jar, &cookie_name(https)).ok_or(SessionError::Missing)?;
-    let v = signing::verify::<SessionClaims>(
-        value,
-        Purpose::Session,
-        &cfg.secret,
-        cfg.previous.as_ref(),
-        now,
-    )?;
-    let c = v.claims;
-    if c.iss != ISSUER || c.aud != origin {
-        return Err(SessionError::WrongAudience);
+    let name = cookie_name(https);
+    let mut best: Option<signing::Verified<SessionClaims>> = None;
+    let mut last_error = SessionError::Missing;
+    for value in cookies::find_all(&jar, &name) {
+        let v = match signing::verify::<SessionClaims>(
+            value,
+            Purpose::Session,
+            &cfg.secret,
+            cfg.previous.as_ref(),
+            now,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                last_error = e.into();
+                continue;
+            }
+        };
+        if v.claims.iss != ISSUER || v.claims.aud != origin {
+            last_error = SessionError::WrongAudience;
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| v.issued_at > b.issued_at) {
+            best = Some(v);
+        }
     }
+    let v = best.ok_or(last_error)?;
+    let c = v.claims;
     let identity = Identity {
         username: c.sub,
         email: c.email,
@@ -159,7 +199,7 @@ pub fn verify(
     let reissue = v.used_previous_key.then(|| {
         // Keep the original expiry: rotation must not extend a session.
         let remaining = v.expires_at.since(now).max(1);
-        let cfg = SessionConfig {
+        let cfg = SessionSettings {
             max_age: remaining,
             ..cfg.clone()
         };
@@ -170,15 +210,39 @@ pub fn verify(
         };
         mint_inner(&cfg, &identity, &c.sid, origin, https, ctx, now, c.ext)
     });
-    Ok(Session {
+    let session = Session {
         identity,
         sid: c.sid,
         expires_at: v.expires_at,
-        external: c.ext,
         reissue,
+    };
+    Ok(if c.ext {
+        Loaded::NeedsExtras(PartialSession { session })
+    } else {
+        Loaded::Complete(session)
     })
 }
 
-pub fn clear(https: bool) -> String {
-    cookies::expire_cookie(&cookie_name(https), https, Context::TopLevel)
+/// Deletions for every variant of the session cookie a login may have set
+/// (top level `SameSite=Lax`; in an LMS frame `SameSite=None; Partitioned`),
+/// each with the attributes it was set with.
+pub fn clear_all(https: bool) -> Vec<String> {
+    let name = cookie_name(https);
+    let mut out = vec![cookies::expire_cookie(&name, https, Context::TopLevel)];
+    if https {
+        out.push(cookies::expire_cookie(&name, https, Context::Embedded));
+    }
+    out
+}
+
+/// Deletions of the variants a new session in `ctx` does not overwrite.
+pub fn clear_other_variants(https: bool, ctx: Context) -> Vec<String> {
+    if !https {
+        return Vec::new();
+    }
+    let other = match ctx {
+        Context::TopLevel => Context::Embedded,
+        Context::Embedded => Context::TopLevel,
+    };
+    vec![cookies::expire_cookie(&cookie_name(https), https, other)]
 }

@@ -7,9 +7,10 @@
 //! `authorize_url`, `jwks_endpoint`, `deployment_ids`). Both may be set; the
 //! registrations are then added together.
 
-use super::{is_secure_url, normalise_pem, parse_list, Bindings, ConfigError, Reader};
-use crate::lti::platform::Platform;
-use crate::lti::tool_keys::ToolKey;
+use super::registration::Platform;
+use super::tool_keys::ToolKey;
+use crate::bindings::{normalise_pem, parse_list, Bindings, ConfigError, Reader};
+use crate::url_policy::is_secure_url;
 
 /// Roles that make a launch an admin by default: instructors of the course
 /// and administrators of the institution or the system (LTI Core 1.3, A.2).
@@ -21,7 +22,7 @@ pub const DEFAULT_ADMIN_ROLES: &[&str] = &[
 ];
 
 #[derive(Debug, Clone)]
-pub struct LtiConfig {
+pub struct LtiSettings {
     pub platforms: Vec<Platform>,
     /// A top-level claim of the id_token, or `custom_X` for the custom claim
     /// `X`; `sub` when the claim is absent.
@@ -36,6 +37,7 @@ pub struct LtiConfig {
 }
 
 const PLATFORM_FIELDS: &[&str] = &[
+    "name",
     "issuer",
     "client_id",
     "authorize_url",
@@ -43,7 +45,7 @@ const PLATFORM_FIELDS: &[&str] = &[
     "deployment_ids",
 ];
 
-pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiConfig> {
+pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
     let single = r.string("LTI13_ISSUER").is_some();
     let many = r.string("LTI13_PLATFORMS").is_some();
     if !single && !many {
@@ -68,6 +70,7 @@ pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiConfig> {
         if let (Some(issuer), Some(authorize_url), Some(jwks_url)) = (issuer, authorize, jwks) {
             if !client_ids.is_empty() {
                 platforms.push(Platform {
+                    name: default_name_of(&issuer, &authorize_url),
                     issuer,
                     client_ids,
                     authorize_url,
@@ -137,7 +140,7 @@ pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiConfig> {
             }
         },
     };
-    Some(LtiConfig {
+    Some(LtiSettings {
         platforms,
         username_key,
         leeway,
@@ -146,6 +149,23 @@ pub(super) fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiConfig> {
         tool_description,
         tool_key,
     })
+}
+
+/// The platform's short name when none is given: the issuer's host (an
+/// issuer need not be a URL; then the authorize URL's host).
+fn default_name_of(issuer: &str, authorize_url: &url::Url) -> String {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .or_else(|| authorize_url.host_str().map(str::to_string))
+        .unwrap_or_else(|| "lti".into())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
@@ -198,10 +218,19 @@ fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
     if client_ids.is_empty() {
         return Err("missing client_id".into());
     }
+    let authorize_url = url("authorize_url")?;
+    let name = match obj.get("name") {
+        None => default_name_of(&issuer, &authorize_url),
+        Some(_) => text("name")?,
+    };
+    if !valid_name(&name) {
+        return Err(format!("name {name:?} may hold only letters, digits, '.', '-' and '_'"));
+    }
     Ok(Platform {
+        name,
         issuer,
         client_ids,
-        authorize_url: url("authorize_url")?,
+        authorize_url,
         jwks_url: url("jwks_endpoint")?,
         deployment_ids: list("deployment_ids")?,
     })

@@ -5,7 +5,6 @@
 
 use crate::http::UnixTime;
 use crate::secret::SessionSecret;
-use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use jwt_compact::{
     alg::Hs256, alg::Hs256Key, AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken,
@@ -57,20 +56,24 @@ pub struct Verified<T> {
 }
 
 pub fn derive_key(secret: &SessionSecret, purpose: Purpose) -> Hs256Key {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(purpose.label());
-    Hs256Key::new(mac.finalize().into_bytes())
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail; the
+    // fallback keeps this free of panics all the same.
+    let tag = match <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(purpose.label());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    };
+    Hs256Key::new(tag)
 }
 
-pub fn to_datetime(t: UnixTime) -> DateTime<Utc> {
-    Utc.timestamp_opt(t.0 as i64, 0)
-        .single()
-        .unwrap_or_default()
+pub fn to_datetime(t: UnixTime) -> chrono::DateTime<chrono::Utc> {
+    t.to_datetime()
 }
 
-pub fn from_datetime(d: DateTime<Utc>) -> UnixTime {
-    UnixTime(d.timestamp().max(0) as u64)
+pub fn from_datetime(d: chrono::DateTime<chrono::Utc>) -> UnixTime {
+    UnixTime::from_datetime(d)
 }
 
 pub fn mint<T: Serialize>(

@@ -2,7 +2,7 @@
 //! issuer, audience/azp, and the time window.
 
 use crate::http::UnixTime;
-use crate::signing::from_datetime;
+use crate::jose::hs256::from_datetime;
 use jwt_compact::Claims;
 use serde_json::{Map, Value};
 
@@ -112,7 +112,7 @@ pub fn check_nonce(c: &ClaimMap, expected: &str) -> Result<(), ClaimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::to_datetime;
+    use crate::jose::hs256::to_datetime;
     use serde_json::json;
 
     fn map(v: Value) -> ClaimMap {

@@ -1,0 +1,278 @@
+//! One request through the worker: the one dispatch over `Route`. Flows
+//! return what they established; only this module starts sessions
+//! (`session::start`) and renders failures (`respond::fail`). The edge only
+//! performs the `Outcome`.
+
+pub mod login_page;
+pub mod logout;
+pub mod respond;
+pub mod session;
+
+use crate::bindings::{Bindings, ConfigError};
+use crate::cache::key_sets::KeyCache;
+use crate::config::{self, Config};
+use crate::cookies::Context;
+use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
+use crate::log;
+use crate::lti::routes::{self as lti_routes, LtiCtx, Launched};
+use crate::lti::LtiError;
+use crate::oauth::metadata::Discovery;
+use crate::oauth::routes::{self as oauth_routes, OAuthCtx};
+use crate::oauth::OAuthError;
+use crate::ports::{random_token, Io};
+use crate::proxy::{self, Passage, ProxyPlan};
+use crate::router::{route, Route};
+use crate::session::flow_cookie::{self, FlowKind};
+use crate::session::store::SessionStore;
+use crate::session::SessionError;
+use crate::url_policy;
+use respond::{fail, EdgeFailure};
+use session::Then;
+
+/// Configuration plus the isolate's caches. Built once per isolate.
+pub struct App {
+    pub config: Config,
+    pub keys: KeyCache,
+    pub discovery: Discovery,
+    pub sessions: SessionStore,
+}
+
+pub enum Outcome {
+    Respond(Response),
+    Proxy(ProxyPlan),
+}
+
+impl App {
+    pub fn from_bindings(env: &impl Bindings) -> Result<App, Vec<ConfigError>> {
+        Ok(App {
+            config: config::parse(env)?,
+            keys: KeyCache::default(),
+            discovery: Discovery::default(),
+            sessions: SessionStore::default(),
+        })
+    }
+
+    fn oauth(&self) -> Result<OAuthCtx<'_>, OAuthError> {
+        let c = &self.config;
+        Ok(OAuthCtx {
+            settings: c.oauth.as_ref().ok_or(OAuthError::NotConfigured)?,
+            session: &c.session,
+            cache: &c.cache,
+            keys: &self.keys,
+            discovery: &self.discovery,
+            groups_claim: &c.identity.rules.groups_claim,
+            auth_state_claims: &c.identity.auth_state_claims,
+        })
+    }
+
+    fn lti(&self) -> Result<LtiCtx<'_>, LtiError> {
+        let c = &self.config;
+        Ok(LtiCtx {
+            settings: c.lti.as_ref().ok_or(LtiError::NotConfigured)?,
+            session: &c.session,
+            cache: &c.cache,
+            keys: &self.keys,
+            auth_state_claims: &c.identity.auth_state_claims,
+        })
+    }
+}
+
+/// The answer of a worker whose configuration does not parse.
+pub fn misconfigured(io: &impl Io, req: &IncomingRequest, errors: &[ConfigError]) -> Response {
+    let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let f = EdgeFailure {
+        status: 500,
+        kind: "config",
+        detail: list.join("; "),
+    };
+    fail(io, &req.headers, req.url.path(), &f)
+}
+
+fn failed(io: &impl Io, req: &IncomingRequest, f: &dyn Failure) -> Response {
+    fail(io, &req.headers, req.url.path(), f)
+}
+
+/// A failed flow is over: its cookie goes too.
+fn clear_flow(mut r: Response, kind: FlowKind, state: Option<String>, ctx: &RequestCtx) -> Response {
+    if let Some(state) = state.filter(|s| !s.is_empty()) {
+        let cookie_ctx = match kind {
+            FlowKind::Oauth => Context::TopLevel,
+            FlowKind::Lti => Context::Embedded,
+        };
+        r.headers
+            .push("Set-Cookie", flow_cookie::clear(kind, &state, ctx.https, cookie_ctx));
+    }
+    r
+}
+
+pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
+    let cfg = &app.config;
+    let ctx = RequestCtx::new(&req, &cfg.base_path);
+    let r = route(&cfg.base_path, req.url.path());
+    if !r.allows(req.method) {
+        let f = EdgeFailure {
+            status: 405,
+            kind: "method",
+            detail: format!("{r:?} does not take this method"),
+        };
+        let mut resp = failed(io, &req, &f);
+        resp.headers.push("Allow", r.allow_header());
+        return Outcome::Respond(resp);
+    }
+    let respond = |res: Result<Response, Box<dyn Failure>>| match res {
+        Ok(r) => r,
+        Err(f) => failed(io, &req, f.as_ref()),
+    };
+    Outcome::Respond(match r {
+        Route::Health => Response::json(200, &serde_json::json!({"status": "ok"})),
+        Route::AssertionJwks => assertion_jwks(cfg),
+        Route::OAuthLogin => respond(match app.oauth() {
+            Ok(c) => oauth_routes::login(&c, &req, &ctx, io).await.map_err(boxed),
+            Err(e) => Err(boxed(e)),
+        }),
+        Route::OAuthCallback => {
+            let res = oauth_callback(app, &req, &ctx, io).await;
+            let state = req.query_param("state");
+            match res {
+                Ok(r) => clear_flow(r, FlowKind::Oauth, state, &ctx),
+                Err(f) => clear_flow(failed(io, &req, f.as_ref()), FlowKind::Oauth, state, &ctx),
+            }
+        }
+        Route::Logout => logout::logout(app, &req, &ctx, io).await,
+        Route::LtiLogin => respond(match app.lti() {
+            Ok(c) => lti_routes::login(&c, &req, &ctx, io).await.map_err(boxed),
+            Err(e) => Err(boxed(e)),
+        }),
+        Route::LtiLaunch => {
+            let res = lti_launch(app, &req, &ctx, io).await;
+            let state = lti_routes::launch_state(&req);
+            match res {
+                Ok(r) => clear_flow(r, FlowKind::Lti, state, &ctx),
+                Err(f) => clear_flow(failed(io, &req, f.as_ref()), FlowKind::Lti, state, &ctx),
+            }
+        }
+        Route::LtiDeepLink => {
+            let s = session::current(app, &req, &ctx, io).await.ok();
+            respond(match app.lti() {
+                Ok(c) => lti_routes::deep_link(&c, &req, &ctx, s.as_ref(), io)
+                    .await
+                    .map_err(boxed),
+                Err(e) => Err(boxed(e)),
+            })
+        }
+        Route::LtiConfig => respond(app.lti().map(|c| lti_routes::config(&c, &req, &ctx)).map_err(boxed)),
+        Route::LtiJwks => respond(app.lti().map(|c| lti_routes::jwks(&c)).map_err(boxed)),
+        Route::Login => login(app, &req, &ctx, io).await,
+        Route::Proxy => return proxied(app, req, &ctx, io).await,
+    })
+}
+
+fn boxed<E: Failure + 'static>(e: E) -> Box<dyn Failure> {
+    Box::new(e)
+}
+
+async fn oauth_callback(
+    app: &App,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Response, Box<dyn Failure>> {
+    let c = app.oauth().map_err(boxed)?;
+    let logged_in = oauth_routes::callback(&c, req, ctx, io).await.map_err(boxed)?;
+    let next = logged_in.next;
+    session::start(app, req, ctx, logged_in.asserted, Context::TopLevel, |_| Then::HubAt(next), io)
+        .await
+        .map_err(boxed)
+}
+
+async fn lti_launch(
+    app: &App,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Response, Box<dyn Failure>> {
+    let c = app.lti().map_err(boxed)?;
+    match lti_routes::launch(&c, req, ctx, io).await.map_err(boxed)? {
+        Launched::Session { asserted, next } => {
+            session::start(app, req, ctx, asserted, Context::Embedded, |_| Then::HubAt(next), io)
+                .await
+                .map_err(boxed)
+        }
+        Launched::Picker { asserted, picker } => {
+            // The instructor's session binds the picker's answer to them.
+            let page = |id: &crate::identity::Identity| {
+                Then::Page(lti_routes::picker_page(&c, ctx, &picker, &id.username, io))
+            };
+            session::start(app, req, ctx, asserted, Context::Embedded, page, io)
+                .await
+                .map_err(boxed)
+        }
+    }
+}
+
+/// `/hub/login`: with a session, the worker logs the user in at the hub
+/// itself; without one, the login page.
+async fn login(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Response {
+    match session::current(app, req, ctx, io).await {
+        Ok(s) => {
+            let next = match url_policy::next_or_home(req.query_param("next").as_deref(), &ctx.base_path) {
+                Ok(n) => n,
+                Err(e) => {
+                    let f = EdgeFailure {
+                        status: 400,
+                        kind: "login",
+                        detail: e.to_string(),
+                    };
+                    return failed(io, req, &f);
+                }
+            };
+            match session::handoff(app, req, ctx, &s, &next, io).await {
+                Ok(r) => r,
+                Err(e) => failed(io, req, &e),
+            }
+        }
+        Err(e) => {
+            log_rejected(io, req, &e);
+            login_page::login_page(&app.config, req, ctx)
+        }
+    }
+}
+
+fn log_rejected(io: &impl Io, req: &IncomingRequest, e: &SessionError) {
+    if !matches!(e, SessionError::Missing) {
+        io.log(&log::line(
+            "session_rejected",
+            &[("detail", &e.to_string()), ("path", req.url.path())],
+        ));
+    }
+}
+
+/// Everything else: to the hub with a session (no identity attached: the
+/// hub trusts its own cookies), or with a hub API token and no cookies.
+async fn proxied(app: &App, req: IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Outcome {
+    let cfg = &app.config;
+    match session::current(app, &req, ctx, io).await {
+        Ok(s) => {
+            let mut plan = proxy::plan(&cfg.proxy, &req, Passage::Session);
+            plan.set_cookies.extend(s.reissue);
+            Outcome::Proxy(plan)
+        }
+        Err(e) => {
+            log_rejected(io, &req, &e);
+            if cfg.pass_authorization && req.headers.get("authorization").is_some() {
+                return Outcome::Proxy(proxy::plan(&cfg.proxy, &req, Passage::ApiToken));
+            }
+            Outcome::Respond(login_page::unauthenticated(&req, ctx, &random_token(io, 9)))
+        }
+    }
+}
+
+fn assertion_jwks(cfg: &Config) -> Response {
+    let body = match &cfg.assertion {
+        Some(keys) => keys.jwks(),
+        None => serde_json::json!({ "keys": [] }),
+    };
+    let mut r = Response::json(200, &body);
+    r.headers.set("Cache-Control", "public, max-age=300");
+    r
+}

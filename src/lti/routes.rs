@@ -1,0 +1,245 @@
+//! The LTI routes' I/O. Decisions are in the sibling modules; a launch
+//! returns what it established (`Launched`) and `app` alone starts the
+//! session. Methods and form bodies are the router's (`router::Route`).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `/hub/lti13/oauth_login` | redirect to the platform's authorize URL, flow cookie |
+//! | `/hub/lti13/oauth_callback` | `Launched::Session` (resource link) or `Launched::Picker` (deep linking) |
+//! | `/hub/lti13/deep_link` | auto-post of the signed deep linking response |
+//! | `/hub/lti13/config` | tool configuration JSON |
+//! | `/hub/lti13/jwks` | the tool's public keys |
+
+use super::deep_linking::{self, DeepLinkContext};
+use super::launch::{self, Expectations, Message, UntrustedLaunch, VerifiedLaunch};
+use super::login::{self, FlowSecrets, Initiation};
+use super::{form_pairs, param, registration, tool_config, tool_keys, LtiError, LtiSettings};
+use crate::cache::key_sets::KeyCache;
+use crate::cache::CacheSettings;
+use crate::cookies::Context;
+use crate::http::{IncomingRequest, Method, RequestCtx, Response};
+use crate::identity::from_claims::{select_auth_state, Asserted, Vouch};
+use crate::identity::LoginMethod;
+use crate::log;
+use crate::one_time::{self, Kind, OneTimeKey};
+use crate::ports::{random_token, Io};
+use crate::session::flow_cookie::{self, Flow, FLOW_TTL};
+use crate::session::{Session, SessionSettings};
+
+/// What the LTI routes need, and nothing else.
+pub struct LtiCtx<'a> {
+    pub settings: &'a LtiSettings,
+    pub session: &'a SessionSettings,
+    pub cache: &'a CacheSettings,
+    pub keys: &'a KeyCache,
+    pub auth_state_claims: &'a [String],
+}
+
+/// What a verified launch established.
+#[derive(Debug)]
+pub enum Launched {
+    /// A resource link: a session for `asserted`, then the hub at `next`.
+    Session { asserted: Asserted, next: String },
+    /// Deep linking: a session for the instructor, answered with the picker.
+    Picker {
+        asserted: Asserted,
+        picker: Box<DeepLinkPicker>,
+    },
+}
+
+/// The picker's inputs; `app` renders it once the session is known.
+#[derive(Debug)]
+pub struct DeepLinkPicker {
+    pub context: DeepLinkContext,
+    pub title: String,
+}
+
+fn form(req: &IncomingRequest) -> Vec<(String, String)> {
+    req.body.as_deref().map(form_pairs).unwrap_or_default()
+}
+
+pub async fn login(
+    c: &LtiCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Response, LtiError> {
+    let pairs = match req.method {
+        Method::Post => form(req),
+        _ => req.url.query_pairs().into_owned().collect(),
+    };
+    let init = Initiation::parse(&pairs)?;
+    let secrets = FlowSecrets {
+        state: random_token(io, 32),
+        nonce: random_token(io, 32),
+    };
+    let launch_url = ctx.url_for("hub/lti13/oauth_callback");
+    let (url, flow) = login::start(c.settings, &init, &launch_url, secrets)?;
+    let cookie = flow_cookie::mint(
+        c.session,
+        &Flow::Lti(flow),
+        ctx.https,
+        Context::Embedded,
+        io.now(),
+    );
+    Ok(Response::redirect(&url).with_cookie(cookie))
+}
+
+/// The state a launch form carries (to clear its flow cookie on failure).
+pub fn launch_state(req: &IncomingRequest) -> Option<String> {
+    param(&form(req), "state").map(str::to_string)
+}
+
+pub async fn launch(
+    c: &LtiCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Launched, LtiError> {
+    let lti = c.settings;
+    let pairs = form(req);
+    let now = io.now();
+    // IMS Security Framework 5.1.1.3 / RFC 6749 10.12: the state is checked
+    // before anything else.
+    let flow = flow_cookie::take_lti(c.session, param(&pairs, "state"), &req.headers, ctx.https, now)?;
+    if let Some(error) = param(&pairs, "error") {
+        return Err(LtiError::PlatformError(error.to_string()));
+    }
+    let id_token = param(&pairs, "id_token").ok_or(LtiError::MissingParameter("id_token"))?;
+    let reg = registration::by_key(lti, &flow.registration).ok_or(LtiError::RegistrationGone)?;
+    let untrusted = UntrustedLaunch(id_token);
+    let keys = c
+        .keys
+        .get(io, c.cache, reg.platform.jwks_url.as_str(), untrusted.kid().as_deref())
+        .await?;
+    let verified = untrusted.verify(
+        &keys,
+        &Expectations {
+            registration: reg,
+            nonce: &flow.nonce,
+            now,
+            leeway: lti.leeway,
+        },
+    )?;
+    // The nonce is good for one launch, checked and recorded in one step. It
+    // only ever matches the flow cookie, which expires after FLOW_TTL.
+    one_time::take(io, &OneTimeKey::new(Kind::LtiNonce, &flow.nonce), FLOW_TTL).await?;
+
+    let asserted = asserted(c, &verified, &reg.platform.name)?;
+    io.log(&log::line(
+        "lti_launch",
+        &[
+            ("issuer", verified.issuer()),
+            ("client_id", verified.client_id()),
+            ("deployment_id", verified.deployment_id()),
+            (
+                "message_type",
+                match verified.message() {
+                    Message::ResourceLink { .. } => "LtiResourceLinkRequest",
+                    Message::DeepLinking(_) => "LtiDeepLinkingRequest",
+                },
+            ),
+        ],
+    ));
+    match verified.message() {
+        Message::ResourceLink { .. } => Ok(Launched::Session {
+            next: launch::landing(verified.target_link_uri(), &ctx.origin, &ctx.base_path),
+            asserted,
+        }),
+        Message::DeepLinking(settings) => {
+            if lti.tool_key.is_none() {
+                return Err(LtiError::NoToolKey);
+            }
+            let context = DeepLinkContext::new(
+                verified.issuer(),
+                verified.client_id(),
+                verified.deployment_id(),
+                settings,
+            );
+            let title = settings.title.clone().unwrap_or_else(|| lti.tool_name.clone());
+            Ok(Launched::Picker {
+                asserted,
+                picker: Box::new(DeepLinkPicker { context, title }),
+            })
+        }
+    }
+}
+
+fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, platform: &str) -> Result<Asserted, LtiError> {
+    let lti = c.settings;
+    let raw_username = v.username(&lti.username_key).ok_or_else(|| LtiError::NoUsername {
+        key: lti.username_key.clone(),
+    })?;
+    let claims = serde_json::Value::Object(v.claims().clone());
+    Ok(Asserted {
+        method: LoginMethod::Lti,
+        vouch: Vouch::Platform {
+            name: platform.to_string(),
+            admin_by_role: v.is_admin(&lti.admin_roles),
+        },
+        raw_username,
+        email: v.email(),
+        groups: v.groups(platform),
+        auth_state: select_auth_state(&claims, c.auth_state_claims),
+    })
+}
+
+/// The picker page for `user`, whose session `app` just started.
+pub fn picker_page(c: &LtiCtx<'_>, ctx: &RequestCtx, p: &DeepLinkPicker, user: &str, io: &impl Io) -> Response {
+    let sealed = p.context.clone().for_user(user).seal(c.session, io.now());
+    deep_linking::picker_page(
+        &ctx.path_for("hub/lti13/deep_link"),
+        &sealed,
+        &ctx.path_for("hub/"),
+        &p.title,
+    )
+}
+
+/// The picker's answer, posted with the instructor's session.
+pub async fn deep_link(
+    c: &LtiCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    session: Option<&Session>,
+    io: &impl Io,
+) -> Result<Response, LtiError> {
+    let key = c.settings.tool_key.as_ref().ok_or(LtiError::NoToolKey)?;
+    let pairs = form(req);
+    let now = io.now();
+    let sealed = param(&pairs, "context").ok_or(LtiError::MissingParameter("context"))?;
+    let dl = DeepLinkContext::open(c.session, sealed, now)?;
+    let s = session.ok_or(LtiError::DeepLinkSession)?;
+    if s.identity.method != LoginMethod::Lti || s.identity.username != dl.user {
+        return Err(LtiError::DeepLinkSession);
+    }
+    let item = deep_linking::content_item(
+        &ctx.origin,
+        &ctx.base_path,
+        param(&pairs, "path"),
+        param(&pairs, "title"),
+    )?;
+    let jwt = deep_linking::response_jwt(key, &dl, vec![item], &random_token(io, 16), now);
+    io.log(&log::line(
+        "lti_deep_link_response",
+        &[
+            ("user", &dl.user),
+            ("issuer", &dl.issuer),
+            ("client_id", &dl.client_id),
+            ("kid", &key.kid),
+        ],
+    ));
+    Ok(deep_linking::auto_post(&dl.return_url, &jwt))
+}
+
+pub fn config(c: &LtiCtx<'_>, req: &IncomingRequest, ctx: &RequestCtx) -> Response {
+    let origin = tool_config::public_origin(req);
+    let mut r = Response::json(200, &tool_config::build(c.settings, &origin, &ctx.base_path));
+    r.headers.set("Cache-Control", "public, max-age=300");
+    r
+}
+
+pub fn jwks(c: &LtiCtx<'_>) -> Response {
+    let mut r = Response::json(200, &tool_keys::jwks(c.settings.tool_key.as_ref()));
+    r.headers.set("Cache-Control", "public, max-age=300");
+    r
+}

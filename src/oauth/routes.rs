@@ -1,0 +1,190 @@
+//! The two OAuth routes' I/O: `/hub/oauth_login` and `/hub/oauth_callback`.
+//! The callback returns what it established (`LoggedIn`); `app` alone
+//! turns that into a session.
+
+use super::id_token::{self, UntrustedIdToken};
+use super::metadata::{self, Discovery};
+use super::provider::TokenExchange;
+use super::{authorize, OAuthError, OAuthSettings};
+use crate::cache::key_sets::KeyCache;
+use crate::cache::CacheSettings;
+use crate::cookies::Context;
+use crate::http::{IncomingRequest, RequestCtx, Response};
+use crate::identity::from_claims::{Asserted, Vouch};
+use crate::identity::LoginMethod;
+use crate::jose::claims::ClaimMap;
+use crate::one_time::{self, Kind, OneTimeKey};
+use crate::ports::{random_token, Io};
+use crate::session::flow_cookie::{self, Flow, FLOW_TTL};
+use crate::session::SessionSettings;
+use crate::url_policy;
+
+/// What the OAuth routes need, and nothing else.
+pub struct OAuthCtx<'a> {
+    pub settings: &'a OAuthSettings,
+    pub session: &'a SessionSettings,
+    pub cache: &'a CacheSettings,
+    pub keys: &'a KeyCache,
+    pub discovery: &'a Discovery,
+    pub groups_claim: &'a str,
+    pub auth_state_claims: &'a [String],
+}
+
+/// A verified login: who the provider says it is, and where to go next.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub asserted: Asserted,
+    pub next: String,
+}
+
+pub async fn login(
+    c: &OAuthCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Response, OAuthError> {
+    let next = url_policy::next_or_home(req.query_param("next").as_deref(), &ctx.base_path)
+        .map_err(|_| OAuthError::UnsafeNext)?;
+    let endpoints = c.discovery.endpoints(c.settings, c.cache, io).await?;
+    let secrets = authorize::FlowSecrets {
+        state: random_token(io, 32),
+        nonce: random_token(io, 32),
+        pkce_verifier: random_token(io, 32),
+    };
+    let (url, flow) = authorize::start(
+        c.settings,
+        &endpoints.authorize,
+        &c.settings.redirect_uri(&ctx.origin, &ctx.base_path),
+        next,
+        secrets,
+    )
+    .map_err(|e| OAuthError::Discovery(format!("authorize endpoint: {e}")))?;
+    let cookie = flow_cookie::mint(
+        c.session,
+        &Flow::Oauth(flow),
+        ctx.https,
+        Context::TopLevel,
+        io.now(),
+    );
+    Ok(Response::redirect(&url).with_cookie(cookie))
+}
+
+pub async fn callback(
+    c: &OAuthCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<LoggedIn, OAuthError> {
+    let oauth = c.settings;
+    let provider = oauth.provider();
+    let now = io.now();
+    // RFC 6749 10.12: the state is checked before anything else happens.
+    let state = req.query_param("state");
+    let flow = flow_cookie::take_oauth(c.session, state.as_deref(), &req.headers, ctx.https, now)?;
+    // A state is good for one callback: checked and recorded in one step.
+    one_time::take(io, &OneTimeKey::new(Kind::OAuthState, &flow.state), FLOW_TTL).await?;
+
+    if let Some(error) = req.query_param("error") {
+        return Err(OAuthError::ProviderError {
+            access_denied: error == "access_denied",
+            error,
+        });
+    }
+    // RFC 9207: when the provider names itself, it must be the expected one.
+    if let (Some(got), Some(expected)) = (req.query_param("iss"), oauth.issuer.as_ref()) {
+        if &got != expected {
+            return Err(OAuthError::IssuerParamMismatch {
+                got,
+                expected: expected.clone(),
+            });
+        }
+    }
+    let code = req
+        .query_param("code")
+        .filter(|c| !c.is_empty())
+        .ok_or(OAuthError::MissingCode)?;
+    let endpoints = c.discovery.endpoints(oauth, c.cache, io).await?;
+    let token_req = provider.token_request(
+        oauth,
+        &TokenExchange {
+            endpoint: &endpoints.token,
+            code: &code,
+            pkce_verifier: &flow.pkce_verifier,
+            redirect_uri: &oauth.redirect_uri(&ctx.origin, &ctx.base_path),
+        },
+    );
+    let resp = io
+        .fetch(token_req)
+        .await
+        .map_err(|e| OAuthError::TokenEndpoint(e.to_string()))?;
+    let tokens = provider.parse_token_response(&resp)?;
+
+    let mut claims = ClaimMap::new();
+    let mut id_sub = None;
+    if let Some(issuer) = &oauth.issuer {
+        let raw = tokens
+            .id_token
+            .as_deref()
+            .ok_or(OAuthError::MissingIdToken)?;
+        let untrusted = UntrustedIdToken(raw);
+        let jwks_url = endpoints
+            .jwks
+            .as_deref()
+            .ok_or_else(|| OAuthError::Discovery("no jwks_uri".into()))?;
+        let keys = c
+            .keys
+            .get(io, c.cache, jwks_url, untrusted.kid().as_deref())
+            .await?;
+        let algs = metadata::accepted_algs(&endpoints);
+        let verified = untrusted
+            .verify(
+                &keys,
+                &id_token::Expectations {
+                    issuer,
+                    client_id: &oauth.client_id,
+                    nonce: &flow.nonce,
+                    algs: &algs,
+                    now,
+                    leeway: oauth.leeway,
+                },
+            )
+            .map_err(|e| match e {
+                id_token::IdTokenError::Jwt(j) => OAuthError::IdToken(j),
+                id_token::IdTokenError::Claims(c) => OAuthError::IdTokenClaims(c),
+            })?;
+        id_sub = Some(verified.sub().to_string());
+        claims = verified.into_claims();
+    }
+    if let Some(url) = &endpoints.userinfo {
+        let resp = io
+            .fetch(provider.userinfo_request(url, &tokens.access_token))
+            .await
+            .map_err(|e| OAuthError::Userinfo(e.to_string()))?;
+        // Userinfo adds to (and may refresh) the verified id_token claims.
+        claims.extend(provider.parse_userinfo(&resp, id_sub.as_deref())?);
+    }
+    let claims = serde_json::Value::Object(claims);
+    provider.check_claims(oauth, &claims)?;
+    let raw_username =
+        provider
+            .username(oauth, &claims)
+            .ok_or_else(|| OAuthError::NoUsername {
+                key: oauth.username_key.clone(),
+                present: claims
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
+            })?;
+    let auth_state = provider.auth_state(&claims, c.auth_state_claims);
+    Ok(LoggedIn {
+        asserted: Asserted {
+            method: LoginMethod::Oauth,
+            vouch: Vouch::IdentityProvider,
+            raw_username,
+            email: provider.email(&claims),
+            groups: provider.groups(c.groups_claim, &claims),
+            auth_state,
+        },
+        next: flow.next,
+    })
+}
