@@ -1,12 +1,12 @@
 //! CPU figures for the core's hot paths, natively. Run by `npm run bench`.
 //! Prints numbers; asserts nothing about time.
 
-use hubgate::assertion::{parse_key, AssertionCache};
-use hubgate::config::SessionConfig;
+use hubgate::assertion::{parse_key, Audience};
 use hubgate::cookies::Context;
 use hubgate::http::{Headers, UnixTime};
 use hubgate::identity::{Identity, LoginMethod};
 use hubgate::secret::SessionSecret;
+use hubgate::session::SessionSettings;
 use std::time::Instant;
 
 const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"hg-1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}"#;
@@ -29,13 +29,13 @@ fn main() {
         method: LoginMethod::Oauth,
         auth_state: Default::default(),
     };
-    let cfg = SessionConfig {
+    let cfg = SessionSettings {
         secret: SessionSecret::new("0123456789abcdef0123456789abcdef"),
         previous: None,
         max_age: 3600,
     };
     let origin = "https://hub.example.edu";
-    let set = hubgate::session::mint(
+    let set = hubgate::session::cookie::mint(
         &cfg,
         &id,
         "sid",
@@ -54,31 +54,20 @@ fn main() {
     );
 
     per_op("session cookie verify (HS256)", 20_000, |_| {
-        hubgate::session::verify(&cfg, &headers, origin, true, UnixTime(1_001)).unwrap();
+        hubgate::session::cookie::verify(&cfg, &headers, origin, true, UnixTime(1_001)).unwrap();
     });
     let key = parse_key(EC_JWK).unwrap();
-    per_op("assertion mint (ES256 sign)", 2_000, |i| {
+    per_op("assertion mint (ES256 sign, once per login)", 2_000, |i| {
         hubgate::assertion::mint(
             &key,
             &id,
-            origin,
-            "https://origin.example.edu",
+            &Audience {
+                issuer: origin,
+                hub: "https://origin.example.edu",
+                login_path: "/hub/login",
+                jti: "bench-jti-0123456789",
+            },
             UnixTime(1_000 + i as u64),
         );
     });
-    let cache = AssertionCache::default();
-    per_op("assertion from isolate cache (warm)", 200_000, |_| {
-        cache.get_or_mint(
-            &key,
-            "sid",
-            &id,
-            origin,
-            "https://origin.example.edu",
-            UnixTime(1_001),
-        );
-    });
-    println!(
-        "assertions signed during the warm loop: {}",
-        cache.minted.get()
-    );
 }

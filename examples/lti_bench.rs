@@ -3,17 +3,18 @@
 //!
 //! - `UntrustedLaunch::verify`: RS256 signature + every IMS/LTI claim check.
 //! - the whole launch route through `app::handle` (flow cookie, JWKS from the
-//!   warm isolate cache, nonce KV read/write, username, session cookie).
+//!   warm isolate cache, the one-time nonce, username, session cookie, the
+//!   hub login subrequest answered at once).
 
 use hubgate::app::{self, App, Outcome};
 use hubgate::http::{
     FetchError, Headers, IncomingRequest, Method, OutboundRequest, OutboundResponse, Response,
     UnixTime,
 };
-use hubgate::io::{Io, KvNamespace};
-use hubgate::jwks::parse_key_set;
+use hubgate::jose::keys::parse_key_set;
 use hubgate::lti::launch::{Expectations, UntrustedLaunch};
-use hubgate::lti::platform::Registration;
+use hubgate::lti::registration::Registration;
+use hubgate::ports::{Io, KvNamespace, StoreUnavailable, Use};
 use jwt_compact::{
     alg::{Rsa, RsaPrivateKey, RsaPublicKey},
     jwk::JsonWebKey,
@@ -43,6 +44,24 @@ impl Io for BenchIo {
             headers: Headers(vec![("cache-control".into(), "max-age=3600".into())]),
             body: self.jwks.clone().into_bytes(),
         })
+    }
+    async fn fetch_hub(&self, _req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
+        Ok(OutboundResponse {
+            status: 302,
+            headers: Headers(vec![(
+                "set-cookie".into(),
+                "jupyterhub-hub-login=x; Path=/hub/".into(),
+            )]),
+            body: Vec::new(),
+        })
+    }
+    async fn use_once(&self, key: &str, _ttl: u64) -> Result<Use, StoreUnavailable> {
+        let first = self
+            .kv
+            .borrow_mut()
+            .insert(key.into(), "1".into())
+            .is_none();
+        Ok(if first { Use::First } else { Use::Replay })
     }
     async fn kv_get(&self, _ns: KvNamespace, key: &str) -> Option<String> {
         self.kv.borrow().get(key).cloned()
@@ -81,8 +100,8 @@ fn claims(nonce: &str) -> Value {
 
 fn sign(key: &RsaPrivateKey, nonce: &str) -> String {
     let mut c = Claims::new(claims(nonce));
-    c.issued_at = Some(hubgate::signing::to_datetime(UnixTime(T0)));
-    c.expiration = Some(hubgate::signing::to_datetime(UnixTime(T0 + 300)));
+    c.issued_at = Some(hubgate::jose::hs256::to_datetime(UnixTime(T0)));
+    c.expiration = Some(hubgate::jose::hs256::to_datetime(UnixTime(T0 + 300)));
     Rsa::rs256()
         .token(&Header::empty().with_key_id("k1"), &c, key)
         .unwrap()
@@ -125,6 +144,7 @@ fn main() {
         ("LTI13_AUTHORIZE_URL", "https://lms.example.edu/auth"),
         ("LTI13_JWKS_ENDPOINT", "https://lms.example.edu/jwks"),
         ("LTI13_DEPLOYMENT_IDS", "dep-1"),
+        ("ONE_TIME", "(durable object)"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -152,7 +172,6 @@ fn main() {
                 &Expectations {
                     registration: reg,
                     nonce,
-                    nonce_seen: false,
                     now: UnixTime(T0 + 1),
                     leeway: 0,
                 },

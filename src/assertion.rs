@@ -176,4 +176,3 @@ pub fn mint(key: &SigningKey, identity: &Identity, to: &Audience<'_>, now: UnixT
     };
     signed.expect("serialising our own claims cannot fail")
 }
-

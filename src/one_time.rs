@@ -65,6 +65,9 @@ mod tests {
         let k = OneTimeKey::new(Kind::LtiNonce, "secret-nonce").as_store_key();
         assert!(k.starts_with("lti-nonce:"));
         assert!(!k.contains("secret-nonce"));
-        assert_ne!(k, OneTimeKey::new(Kind::OAuthState, "secret-nonce").as_store_key());
+        assert_ne!(
+            k,
+            OneTimeKey::new(Kind::OAuthState, "secret-nonce").as_store_key()
+        );
     }
 }

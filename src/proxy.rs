@@ -26,7 +26,13 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Forwarding headers the hub or Tornado trust; only the worker sets them
 /// (every `x-forwarded-*` is dropped as well).
-const FORWARDING: &[&str] = &["forwarded", "x-real-ip", "x-scheme", "x-client-ip", "true-client-ip"];
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-scheme",
+    "x-client-ip",
+    "true-client-ip",
+];
 
 #[derive(Debug, Clone)]
 pub struct IdentityHeaderNames {
@@ -51,7 +57,10 @@ impl ProxySettings {
         };
         if let Some(h) = &hub_origin {
             if h.path() != "/" || h.query().is_some() {
-                r.invalid("HUB_ORIGIN", "must be an origin (scheme, host, port) without a path");
+                r.invalid(
+                    "HUB_ORIGIN",
+                    "must be an origin (scheme, host, port) without a path",
+                );
             }
         }
         let headers = IdentityHeaderNames {
@@ -115,11 +124,16 @@ pub fn normalised(name: &str) -> String {
 }
 
 fn identity_names(s: &ProxySettings) -> Vec<String> {
-    [&s.headers.user, &s.headers.email, &s.headers.groups, &s.headers.admin]
-        .into_iter()
-        .map(|n| normalised(n))
-        .chain(std::iter::once(normalised(ASSERTION_HEADER)))
-        .collect()
+    [
+        &s.headers.user,
+        &s.headers.email,
+        &s.headers.groups,
+        &s.headers.admin,
+    ]
+    .into_iter()
+    .map(|n| normalised(n))
+    .chain(std::iter::once(normalised(ASSERTION_HEADER)))
+    .collect()
 }
 
 pub fn is_websocket(headers: &Headers) -> bool {
@@ -185,7 +199,9 @@ fn outbound_headers(
     }
     let public_origin = req.origin();
     // jupyter_server refuses a request whose Origin does not match its Host.
-    if s.hub_origin_str() != public_origin && req.headers.get("origin") == Some(public_origin.as_str()) {
+    if s.hub_origin_str() != public_origin
+        && req.headers.get("origin") == Some(public_origin.as_str())
+    {
         out.set("Origin", s.hub_origin_str());
     }
     push_forwarding(&mut out, req);
@@ -249,7 +265,11 @@ pub const HUB_CALL_TIMEOUT_MS: u32 = 5_000;
 
 /// The hub's `/hub/logout` with the browser's hub cookies (never the
 /// worker's, never identity), so the hub ends its own session.
-pub fn hub_logout_request(s: &ProxySettings, req: &IncomingRequest, ctx: &RequestCtx) -> OutboundRequest {
+pub fn hub_logout_request(
+    s: &ProxySettings,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+) -> OutboundRequest {
     let mut headers = Headers::new();
     headers.push("Accept", "text/html");
     let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)

@@ -83,7 +83,11 @@ impl Route {
 
     /// The route reads an `application/x-www-form-urlencoded` body.
     pub fn reads_form(self, m: Method) -> bool {
-        m == Method::Post && matches!(self, Route::LtiLogin | Route::LtiLaunch | Route::LtiDeepLink)
+        m == Method::Post
+            && matches!(
+                self,
+                Route::LtiLogin | Route::LtiLaunch | Route::LtiDeepLink
+            )
     }
 
     /// Its path under `BASE_URL` (without the base).
@@ -114,7 +118,10 @@ mod tests {
     fn compatibility_paths_under_base() {
         assert_eq!(route("/", "/hub/oauth_callback"), Route::OAuthCallback);
         assert_eq!(route("/", "/hub/login/"), Route::Login);
-        assert_eq!(route("/jh/", "/jh/hub/lti13/oauth_callback"), Route::LtiLaunch);
+        assert_eq!(
+            route("/jh/", "/jh/hub/lti13/oauth_callback"),
+            Route::LtiLaunch
+        );
         assert_eq!(route("/jh/", "/hub/login"), Route::Proxy);
         assert_eq!(route("/jh/", "/_hubgate/health"), Route::Health);
         assert_eq!(route("/", "/user/alice/lab"), Route::Proxy);
@@ -124,7 +131,10 @@ mod tests {
     #[test]
     fn assertion_keys_are_answered_outside_base_url() {
         assert_eq!(route("/jh/", "/_hubgate/jwks.json"), Route::AssertionJwks);
-        assert_eq!(route("/jh/", "/jh/_hubgate/jwks.json"), Route::AssertionJwks);
+        assert_eq!(
+            route("/jh/", "/jh/_hubgate/jwks.json"),
+            Route::AssertionJwks
+        );
     }
 
     #[test]

@@ -77,7 +77,6 @@ mod tests {
         assert!(!ok("ftp://127.0.0.1/"));
     }
 
-
     #[test]
     fn accepts_plain_paths() {
         for p in ["/", "/hub/", "/user/alice/lab?x=1#f", "/a%2F%2Fb"] {

@@ -2,11 +2,12 @@
 
 mod common;
 use common::*;
-use hubgate::assertion::{parse_key, AssertionCache};
-use hubgate::config::{parse, ConfigError};
+use hubgate::assertion::{parse_key, Audience};
+use hubgate::bindings::ConfigError;
+use hubgate::config::parse;
 use hubgate::http::UnixTime;
 use hubgate::identity::{Identity, LoginMethod};
-use hubgate::jwks::{parse_key_set, verify_jwt, Alg};
+use hubgate::jose::keys::{parse_key_set, verify_jwt, Alg};
 
 #[test]
 fn reports_every_configuration_error_at_once() {
@@ -69,12 +70,12 @@ fn plain_oauth2_needs_every_endpoint() {
 #[test]
 fn secure_defaults_when_bindings_are_left_out() {
     let c = parse(&bindings(&[("ALLOWED_USERS", ""), ("ADMIN_USERS", "")])).unwrap();
-    assert!(!c.access.allow_all && c.access.allowed_users.is_empty());
+    assert!(!c.identity.rules.allow_all && c.identity.rules.allowed_users.is_empty());
     assert!(!c.auto_login);
     assert_eq!(c.session.max_age, 86_400);
     let o = c.oauth.unwrap();
     assert_eq!(o.scopes, ["openid", "profile", "email"]);
-    assert_eq!(o.token_auth, hubgate::config::TokenAuth::Basic);
+    assert_eq!(o.token_auth, hubgate::oauth::TokenAuth::Basic);
 }
 
 #[test]
@@ -84,7 +85,7 @@ fn lists_accept_json_and_openid_scope_is_always_added() {
         ("OAUTH_SCOPES", "profile groups"),
     ]))
     .unwrap();
-    assert_eq!(c.access.allowed_users, ["alice", "bob"]);
+    assert_eq!(c.identity.rules.allowed_users, ["alice", "bob"]);
     assert_eq!(c.oauth.unwrap().scopes, ["openid", "profile", "groups"]);
 }
 
@@ -104,6 +105,15 @@ fn alice() -> Identity {
     }
 }
 
+fn to_hub(jti: &str) -> Audience<'_> {
+    Audience {
+        issuer: ORIGIN,
+        hub: HUB,
+        login_path: "/hub/login",
+        jti,
+    }
+}
+
 #[test]
 fn es256_assertion_verifies_against_the_published_jwks() {
     let key = parse_key(EC_JWK).unwrap();
@@ -118,7 +128,12 @@ fn es256_assertion_verifies_against_the_published_jwks() {
     );
     let set = parse_key_set(&jwks.to_string()).unwrap();
     assert_eq!(set.keys.len(), 2);
-    let token = hubgate::assertion::mint(&cfg_keys.current, &alice(), ORIGIN, HUB, UnixTime(T0));
+    let token = hubgate::assertion::mint(
+        &cfg_keys.current,
+        &alice(),
+        &to_hub("j-0123456789abcdef"),
+        UnixTime(T0),
+    );
     let (header, claims) = verify_jwt::<serde_json::Value>(&token, &set, &[Alg::Es256]).unwrap();
     assert_eq!(header.key_id.as_deref(), Some("hg-1"));
     let c = &claims.custom;
@@ -128,6 +143,8 @@ fn es256_assertion_verifies_against_the_published_jwks() {
     );
     assert_eq!(c["admin"], true);
     assert_eq!(c["method"], "oauth");
+    assert_eq!(c["jti"], "j-0123456789abcdef");
+    assert_eq!(c["login_path"], "/hub/login");
     assert_eq!(c["auth_state"]["department"], "physics");
     let lifetime = claims.expiration.unwrap() - claims.issued_at.unwrap();
     assert_eq!(lifetime.num_seconds(), 60);
@@ -142,7 +159,7 @@ fn eddsa_assertion_gets_a_thumbprint_kid_when_none_is_given() {
         previous: None,
     };
     let set = parse_key_set(&keys.jwks().to_string()).unwrap();
-    let token = hubgate::assertion::mint(&keys.current, &alice(), ORIGIN, HUB, UnixTime(T0));
+    let token = hubgate::assertion::mint(&keys.current, &alice(), &to_hub("j-1"), UnixTime(T0));
     assert!(verify_jwt::<serde_json::Value>(&token, &set, &[Alg::EdDsa]).is_ok());
 }
 
@@ -161,37 +178,9 @@ fn refuses_public_only_or_rsa_assertion_keys() {
         .starts_with("ASSERTION_SIGNING_KEY must be an Ed25519 private key")));
 }
 
-#[test]
-fn assertion_is_signed_at_most_once_per_session_per_30_seconds() {
-    let key = parse_key(EC_JWK).unwrap();
-    let cache = AssertionCache::default();
-    let first = cache.get_or_mint(&key, "sid", &alice(), ORIGIN, HUB, UnixTime(T0));
-    for t in 0..=30 {
-        assert_eq!(
-            cache.get_or_mint(&key, "sid", &alice(), ORIGIN, HUB, UnixTime(T0 + t)),
-            first
-        );
-    }
-    assert_eq!(cache.minted.get(), 1);
-    let second = cache.get_or_mint(&key, "sid", &alice(), ORIGIN, HUB, UnixTime(T0 + 31));
-    assert_ne!(second, first);
-    assert_eq!(cache.minted.get(), 2);
-    cache.get_or_mint(&key, "other-sid", &alice(), ORIGIN, HUB, UnixTime(T0 + 31));
-    assert_eq!(cache.minted.get(), 3);
-}
-
-#[test]
-fn proxied_request_carries_the_assertion_and_jwks_route_publishes_the_key() {
-    let (a, io) = (app(&[("ASSERTION_SIGNING_KEY", EC_JWK)]), TestIo::new());
-    let r = respond(&a, get("/_hubgate/jwks.json"), &io);
-    let set = parse_key_set(std::str::from_utf8(&r.body).unwrap()).unwrap();
-    let cfg = hubgate::config::SessionConfig {
-        secret: hubgate::secret::SessionSecret::new(SECRET),
-        previous: None,
-        max_age: 600,
-    };
-    let set_cookie = hubgate::session::mint(
-        &cfg,
+fn alice_session(a: &hubgate::app::App) -> String {
+    let set_cookie = hubgate::session::cookie::mint(
+        &a.config.session,
         &alice(),
         "s1",
         ORIGIN,
@@ -199,14 +188,92 @@ fn proxied_request_carries_the_assertion_and_jwks_route_publishes_the_key() {
         hubgate::cookies::Context::TopLevel,
         UnixTime(T0),
     );
-    let mut req = get("/hub/home");
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn proxied_request_carries_no_identity_and_drops_a_forged_assertion() {
+    let (a, io) = (app(&[("ASSERTION_SIGNING_KEY", EC_JWK)]), TestIo::new());
+    let mut req = get("/user/mallory/lab");
     req.headers.push("x-hubgate-assertion", "forged");
-    req.headers
-        .push("Cookie", set_cookie.split(';').next().unwrap().to_string());
+    req.headers.push("X_Forwarded_User", "carol");
+    req.headers.push("Cookie", alice_session(&a));
     let plan = proxied(&a, req, &io);
-    let sent: Vec<&str> = plan.headers.get_all("x-hubgate-assertion").collect();
-    assert_eq!(sent.len(), 1);
-    assert!(verify_jwt::<serde_json::Value>(sent[0], &set, &[Alg::Es256]).is_ok());
+    for h in [
+        "x-hubgate-assertion",
+        "x-forwarded-user",
+        "x-forwarded-admin",
+        "x-forwarded-groups",
+    ] {
+        assert_eq!(
+            plan.headers.get(h),
+            None,
+            "{h} reached a single-user server"
+        );
+    }
+    assert!(plan
+        .headers
+        .0
+        .iter()
+        .all(|(k, _)| k.to_ascii_lowercase().replace('_', "-") != "x-forwarded-user"));
+}
+
+#[test]
+fn hub_login_subrequest_carries_a_single_use_assertion_for_the_login_path() {
+    let (a, io) = (
+        app(&[("ASSERTION_SIGNING_KEY", EC_JWK), ("BASE_URL", "/jh/")]),
+        TestIo::new(),
+    );
+    let r = respond(&a, get("/jh/_hubgate/jwks.json"), &io);
+    let set = parse_key_set(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let mut req = get("/jh/hub/login?next=%2Fjh%2Fhub%2Fhome");
+        req.headers.push("Cookie", alice_session(&a));
+        let r = respond(&a, req, &io);
+        assert_eq!(r.status, 302);
+        assert_eq!(r.location(), Some("/jh/hub/home"));
+        let call = io.hub_calls.borrow().last().cloned().unwrap();
+        assert!(
+            call.url.starts_with(&format!("{HUB}/jh/hub/login?next=")),
+            "{}",
+            call.url
+        );
+        assert_eq!(
+            call.headers.get("cookie"),
+            None,
+            "no browser cookies on the worker's own login"
+        );
+        let token = call.headers.get("x-hubgate-assertion").unwrap().to_string();
+        let (_, c) = verify_jwt::<serde_json::Value>(&token, &set, &[Alg::Es256]).unwrap();
+        assert_eq!(c.custom["login_path"], "/jh/hub/login");
+        assert_eq!(c.custom["aud"], HUB);
+        let life = c.expiration.unwrap() - c.issued_at.unwrap();
+        assert!(life.num_seconds() <= 60);
+        tokens.push(c.custom["jti"].as_str().unwrap().to_string());
+        assert!(r
+            .headers
+            .get_all("set-cookie")
+            .any(|c| c.starts_with("jupyterhub-hub-login=new")));
+    }
+    assert_ne!(tokens[0], tokens[1], "each login has its own jti");
+}
+
+#[test]
+fn assertion_keys_are_answered_at_the_root_whatever_base_url_is() {
+    let (a, io) = (
+        app(&[("ASSERTION_SIGNING_KEY", EC_JWK), ("BASE_URL", "/jh/")]),
+        TestIo::new(),
+    );
+    let r = respond(&a, get("/_hubgate/jwks.json"), &io);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        parse_key_set(std::str::from_utf8(&r.body).unwrap())
+            .unwrap()
+            .keys
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -218,6 +285,6 @@ fn auth_state_selection_stays_small() {
         "c".to_string(),
         "missing".to_string(),
     ];
-    let s = hubgate::assertion::select_auth_state(&claims, &names);
+    let s = hubgate::identity::from_claims::select_auth_state(&claims, &names);
     assert!(s.contains_key("a") && !s.contains_key("b") && s.contains_key("c"));
 }

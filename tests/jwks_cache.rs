@@ -2,8 +2,17 @@
 
 mod common;
 use common::*;
+use hubgate::cache::key_sets::{JwksError, KeyCache};
+use hubgate::cache::CacheSettings;
 use hubgate::http::{FetchError, Headers, OutboundResponse};
-use hubgate::jwks::{ttl_from_cache_control, JwksError, KeyCache};
+
+/// The policy's figures with the ceiling at its maximum (24 h); the
+/// default ceiling (`KEY_SET_MAX_AGE`, 10 min) has its own test.
+const LONG: CacheSettings = CacheSettings { max_ttl: 86_400 };
+
+fn ttl_from_cache_control(h: Option<&str>) -> u64 {
+    LONG.ttl_from_cache_control(h)
+}
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -21,7 +30,7 @@ fn serve(io: &TestIo, keys: Rc<RefCell<Vec<serde_json::Value>>>, cache_control: 
     });
 }
 
-fn kids(set: &hubgate::jwks::KeySet) -> Vec<String> {
+fn kids(set: &hubgate::jose::keys::KeySet) -> Vec<String> {
     set.keys.iter().filter_map(|k| k.kid.clone()).collect()
 }
 
@@ -41,11 +50,11 @@ fn no_fetch_while_fresh_and_one_after_ttl() {
     serve(&io, keys, "max-age=600");
     let cache = KeyCache::default();
     for _ in 0..1000 {
-        block_on(cache.get(&io, URL, Some("a"))).unwrap();
+        block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap();
     }
     assert_eq!(io.fetch_count(URL), 1);
     io.advance(601);
-    block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap();
     assert_eq!(io.fetch_count(URL), 2);
 }
 
@@ -55,10 +64,10 @@ fn key_rotated_seconds_after_the_first_fill_is_picked_up() {
     let keys = Rc::new(RefCell::new(vec![Provider::new("old").jwk()]));
     serve(&io, keys.clone(), "max-age=3600");
     let cache = KeyCache::default();
-    block_on(cache.get(&io, URL, Some("old"))).unwrap();
+    block_on(cache.get(&io, &LONG, URL, Some("old"))).unwrap();
     keys.borrow_mut().push(Provider::new("new").jwk());
     io.advance(3);
-    let set = block_on(cache.get(&io, URL, Some("new"))).unwrap();
+    let set = block_on(cache.get(&io, &LONG, URL, Some("new"))).unwrap();
     assert!(kids(&set).contains(&"new".to_string()));
     assert_eq!(io.fetch_count(URL), 2);
 }
@@ -72,13 +81,13 @@ fn unknown_kid_refetches_at_most_once_per_30_seconds() {
         "max-age=3600",
     );
     let cache = KeyCache::default();
-    block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap();
     for _ in 0..100 {
-        block_on(cache.get(&io, URL, Some("forged"))).unwrap();
+        block_on(cache.get(&io, &LONG, URL, Some("forged"))).unwrap();
     }
     assert_eq!(io.fetch_count(URL), 2);
     io.advance(30);
-    block_on(cache.get(&io, URL, Some("forged"))).unwrap();
+    block_on(cache.get(&io, &LONG, URL, Some("forged"))).unwrap();
     assert_eq!(io.fetch_count(URL), 3);
 }
 
@@ -91,19 +100,19 @@ fn keeps_serving_stale_keys_for_24_hours_when_the_endpoint_is_down() {
         "max-age=300",
     );
     let cache = KeyCache::default();
-    block_on(cache.get(&io, URL, Some("a"))).unwrap();
+    block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap();
     io.route(URL, |_| {
         Err(FetchError::Network("connection refused".into()))
     });
     io.advance(300 + 86_399);
     assert_eq!(
-        kids(&block_on(cache.get(&io, URL, Some("a"))).unwrap()),
+        kids(&block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap()),
         ["a"]
     );
     assert!(io.logged("jwks_stale_used"));
     io.advance(2);
     assert!(matches!(
-        block_on(cache.get(&io, URL, Some("a"))),
+        block_on(cache.get(&io, &LONG, URL, Some("a"))),
         Err(JwksError::Unavailable { .. })
     ));
 }
@@ -118,14 +127,14 @@ fn empty_cache_and_endpoint_down_is_an_error() {
             body: vec![],
         })
     });
-    assert!(block_on(KeyCache::default().get(&io, URL, None)).is_err());
+    assert!(block_on(KeyCache::default().get(&io, &LONG, URL, None)).is_err());
 }
 
 #[test]
 fn skips_encryption_symmetric_and_weak_keys() {
     let mut enc = Provider::new("enc").jwk();
     enc["use"] = "enc".into();
-    let set = hubgate::jwks::parse_key_set(
+    let set = hubgate::jose::keys::parse_key_set(
         &serde_json::json!({"keys": [
             enc,
             {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
@@ -145,14 +154,14 @@ fn a_key_declaring_another_algorithm_refuses_the_token() {
     let mut jwk = p.jwk();
     jwk["alg"] = "EdDSA".into();
     // Declared alg does not fit an EC key: the key is left out entirely.
-    let set =
-        hubgate::jwks::parse_key_set(&serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
+    let set = hubgate::jose::keys::parse_key_set(&serde_json::json!({"keys": [jwk]}).to_string())
+        .unwrap();
     assert!(set.keys.is_empty());
     let token = p.sign(serde_json::json!({"sub": "x"}), T0, T0 + 60);
-    assert!(hubgate::jwks::verify_jwt::<serde_json::Value>(
+    assert!(hubgate::jose::keys::verify_jwt::<serde_json::Value>(
         &token,
         &set,
-        &[hubgate::jwks::Alg::Es256]
+        &[hubgate::jose::keys::Alg::Es256]
     )
     .is_err());
 }
@@ -161,19 +170,23 @@ fn a_key_declaring_another_algorithm_refuses_the_token() {
 fn algorithm_outside_the_allowed_list_is_refused() {
     let p = Provider::new("k");
     let set =
-        hubgate::jwks::parse_key_set(&serde_json::json!({"keys": [p.jwk()]}).to_string()).unwrap();
+        hubgate::jose::keys::parse_key_set(&serde_json::json!({"keys": [p.jwk()]}).to_string())
+            .unwrap();
     let token = p.sign(serde_json::json!({"sub": "x"}), T0, T0 + 60);
-    let err =
-        hubgate::jwks::verify_jwt::<serde_json::Value>(&token, &set, &[hubgate::jwks::Alg::Rs256])
-            .unwrap_err();
-    assert_eq!(
-        err,
-        hubgate::jwks::JwtError::AlgorithmRefused("ES256".into())
-    );
-    assert!(hubgate::jwks::verify_jwt::<serde_json::Value>(
+    let err = hubgate::jose::keys::verify_jwt::<serde_json::Value>(
         &token,
         &set,
-        &[hubgate::jwks::Alg::Es256]
+        &[hubgate::jose::keys::Alg::Rs256],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        hubgate::jose::keys::JwtError::AlgorithmRefused("ES256".into())
+    );
+    assert!(hubgate::jose::keys::verify_jwt::<serde_json::Value>(
+        &token,
+        &set,
+        &[hubgate::jose::keys::Alg::Es256]
     )
     .is_ok());
 }
@@ -181,12 +194,12 @@ fn algorithm_outside_the_allowed_list_is_refused() {
 fn verify_with_jwk(
     token: &str,
     jwk: serde_json::Value,
-    alg: hubgate::jwks::Alg,
-) -> Result<(), hubgate::jwks::JwtError> {
-    let set =
-        hubgate::jwks::parse_key_set(&serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
+    alg: hubgate::jose::keys::Alg,
+) -> Result<(), hubgate::jose::keys::JwtError> {
+    let set = hubgate::jose::keys::parse_key_set(&serde_json::json!({ "keys": [jwk] }).to_string())
+        .unwrap();
     assert_eq!(set.keys.len(), 1, "key parsed");
-    hubgate::jwks::verify_jwt::<serde_json::Value>(token, &set, &[alg]).map(|_| ())
+    hubgate::jose::keys::verify_jwt::<serde_json::Value>(token, &set, &[alg]).map(|_| ())
 }
 
 #[test]
@@ -209,7 +222,7 @@ fn verifies_rs256_tokens_from_an_rsa_jwk() {
         )
         .unwrap();
     assert_eq!(
-        verify_with_jwk(&token, jwk.clone(), hubgate::jwks::Alg::Rs256),
+        verify_with_jwk(&token, jwk.clone(), hubgate::jose::keys::Alg::Rs256),
         Ok(())
     );
     // The same key refuses a PS256 claim in the header it was not signed with.
@@ -218,7 +231,7 @@ fn verifies_rs256_tokens_from_an_rsa_jwk() {
         ..tampered.find('.').unwrap(),
         &jwt_b64(r#"{"alg":"PS256","kid":"r1"}"#),
     );
-    assert!(verify_with_jwk(&tampered, jwk, hubgate::jwks::Alg::Ps256).is_err());
+    assert!(verify_with_jwk(&tampered, jwk, hubgate::jose::keys::Alg::Ps256).is_err());
 }
 
 #[test]
@@ -235,15 +248,33 @@ fn verifies_eddsa_tokens_from_an_okp_jwk() {
         )
         .unwrap();
     assert_eq!(
-        verify_with_jwk(&token, jwk.clone(), hubgate::jwks::Alg::EdDsa),
+        verify_with_jwk(&token, jwk.clone(), hubgate::jose::keys::Alg::EdDsa),
         Ok(())
     );
     let mut forged = token.clone();
     forged.push('A');
-    assert!(verify_with_jwk(&forged, jwk, hubgate::jwks::Alg::EdDsa).is_err());
+    assert!(verify_with_jwk(&forged, jwk, hubgate::jose::keys::Alg::EdDsa).is_err());
 }
 
 fn jwt_b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[test]
+fn a_key_removed_by_the_provider_is_trusted_at_most_key_set_max_age() {
+    let io = TestIo::new();
+    let keys = Rc::new(RefCell::new(vec![Provider::new("a").jwk()]));
+    serve(&io, keys.clone(), "max-age=86400");
+    let cache = KeyCache::default();
+    let default = CacheSettings::default();
+    block_on(cache.get(&io, &default, URL, Some("a"))).unwrap();
+    *keys.borrow_mut() = vec![Provider::new("b").jwk()];
+    io.advance(default.max_ttl);
+    let set = block_on(cache.get(&io, &default, URL, Some("a"))).unwrap();
+    assert_eq!(
+        kids(&set),
+        ["b"],
+        "the removed key is gone after KEY_SET_MAX_AGE"
+    );
 }

@@ -5,7 +5,7 @@ mod common;
 mod lti_common;
 use common::*;
 use hubgate::app::App;
-use hubgate::config::ConfigError;
+use hubgate::bindings::ConfigError;
 use lti_common::*;
 
 fn parse(extra: &[(&str, &str)]) -> Result<App, Vec<ConfigError>> {

@@ -3,7 +3,7 @@
 mod common;
 mod lti_common;
 use common::*;
-use hubgate::jwks::{parse_key_set, verify_jwt, Alg};
+use hubgate::jose::keys::{parse_key_set, verify_jwt, Alg};
 use lti_common::*;
 use serde_json::{json, Value};
 

@@ -2,13 +2,13 @@
 
 mod common;
 use common::*;
-use hubgate::app::{self, Outcome};
-use hubgate::config::SessionConfig;
+use hubgate::app;
 use hubgate::cookies::Context;
 use hubgate::http::{Method, UnixTime};
 use hubgate::identity::{Identity, LoginMethod};
 use hubgate::secret::SessionSecret;
 use hubgate::session;
+use hubgate::session::SessionSettings;
 
 fn alice() -> Identity {
     Identity {
@@ -22,12 +22,12 @@ fn alice() -> Identity {
 }
 
 fn session_cookie(secret: &str, origin: &str, now: u64, max_age: u64) -> String {
-    let cfg = SessionConfig {
+    let cfg = SessionSettings {
         secret: SessionSecret::new(secret),
         previous: None,
         max_age,
     };
-    let set = session::mint(
+    let set = session::cookie::mint(
         &cfg,
         &alice(),
         "sid-1",
@@ -50,7 +50,7 @@ fn with_session(
 }
 
 #[test]
-fn valid_session_is_proxied_with_identity() {
+fn valid_session_is_proxied_without_identity_headers() {
     let (a, io) = (app(&[]), TestIo::new());
     let plan = proxied(
         &a,
@@ -62,7 +62,9 @@ fn valid_session_is_proxied_with_identity() {
         &io,
     );
     assert_eq!(plan.url, format!("{HUB}/user/alice/api/kernels?x=1"));
-    assert_eq!(plan.headers.get("x-forwarded-user"), Some("alice"));
+    // A single-user server runs its user's code: identity never goes there.
+    assert_eq!(plan.headers.get("x-forwarded-user"), None);
+    assert_eq!(plan.headers.get("x-hubgate-assertion"), None);
 }
 
 #[test]
@@ -208,6 +210,11 @@ fn strips_identity_header_sent_with_underscores_and_any_case() {
         ("x_hubgate_assertion", "forged"),
         ("X-Real-IP", "1.2.3.4"),
         ("Forwarded", "for=1.2.3.4"),
+        ("X-Scheme", "https"),
+        ("X-Forwarded-Port", "443"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Client-IP", "1.2.3.4"),
     ];
     let plan = proxied(
         &a,
@@ -232,12 +239,26 @@ fn strips_identity_header_sent_with_underscores_and_any_case() {
     ] {
         assert_eq!(
             names.iter().filter(|x| *x == n).count(),
-            1,
-            "{n} exactly once"
+            0,
+            "{n} reached the hub"
         );
     }
-    assert_eq!(plan.headers.get("x-forwarded-user"), Some("alice"));
-    assert_eq!(plan.headers.get("x-forwarded-admin"), Some("false"));
+    for n in ["x-scheme", "x-forwarded-port", "x-client-ip"] {
+        assert!(
+            !names.contains(&n.to_string()),
+            "{n} passed through from the client"
+        );
+    }
+    assert_eq!(
+        plan.headers
+            .get_all("x-forwarded-proto")
+            .collect::<Vec<_>>(),
+        ["https"]
+    );
+    assert_eq!(
+        plan.headers.get_all("x-forwarded-host").collect::<Vec<_>>(),
+        ["hub.example.edu"]
+    );
     assert!(
         !names.contains(&"x-hubgate-assertion".to_string()),
         "no assertion key configured, none sent"
@@ -385,14 +406,27 @@ fn logout_clears_the_session_calls_the_hub_and_shows_the_signed_out_page() {
         "{}; jupyterhub-user-alice=u",
         session_cookie(SECRET, ORIGIN, T0, 3600)
     );
-    let Outcome::Logout { hub, then } =
-        block_on(app::handle(&a, with_session("/hub/logout", &c, &[]), &io))
-    else {
-        panic!("expected logout")
-    };
+    let then = respond(&a, with_session("/hub/logout", &c, &[]), &io);
+    let hub = io.hub_calls.borrow().last().cloned().unwrap();
     assert_eq!(hub.url, format!("{HUB}/hub/logout"));
-    assert_eq!(hub.headers.get("x-forwarded-user"), Some("alice"));
+    assert_eq!(
+        hub.headers.get("x-forwarded-user"),
+        None,
+        "logout carries no identity"
+    );
+    assert_eq!(hub.headers.get("x-hubgate-assertion"), None);
+    assert_eq!(
+        hub.headers.get("cookie"),
+        Some("jupyterhub-user-alice=u"),
+        "only the hub's own cookies"
+    );
+    assert_eq!(hub.timeout_ms, hubgate::proxy::HUB_CALL_TIMEOUT_MS);
     assert_eq!(then.status, 200);
+    assert_eq!(
+        then.location(),
+        None,
+        "the hub's redirect to /hub/login is not passed on"
+    );
     let cookies: Vec<&str> = then.headers.get_all("set-cookie").collect();
     assert!(cookies
         .iter()
@@ -400,6 +434,30 @@ fn logout_clears_the_session_calls_the_hub_and_shows_the_signed_out_page() {
     assert!(cookies
         .iter()
         .any(|c| c.starts_with("jupyterhub-user-alice=;") && c.contains("Path=/user/alice/")));
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("jupyterhub-hub-login=;")),
+        "the hub's own clearing passes"
+    );
+}
+
+#[test]
+fn logout_deletes_every_session_cookie_variant_with_its_own_attributes() {
+    let (a, io) = (app(&[]), TestIo::new());
+    let then = respond(&a, get("/hub/logout"), &io);
+    let mine: Vec<&str> = then
+        .headers
+        .get_all("set-cookie")
+        .filter(|c| c.starts_with("__Host-hubgate="))
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine
+        .iter()
+        .any(|c| c.contains("SameSite=Lax") && !c.contains("Partitioned")));
+    assert!(mine
+        .iter()
+        .any(|c| c.contains("SameSite=None") && c.contains("Partitioned") && c.contains("Secure")));
 }
 
 #[test]
@@ -411,9 +469,7 @@ fn logout_goes_to_the_configured_redirect() {
         )]),
         TestIo::new(),
     );
-    let Outcome::Logout { then, .. } = block_on(app::handle(&a, get("/hub/logout"), &io)) else {
-        panic!()
-    };
+    let then = respond(&a, get("/hub/logout"), &io);
     assert_eq!(then.location(), Some("https://idp.example.org/logout"));
 }
 

@@ -14,7 +14,7 @@ use crate::config::{self, Config};
 use crate::cookies::Context;
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::log;
-use crate::lti::routes::{self as lti_routes, LtiCtx, Launched};
+use crate::lti::routes::{self as lti_routes, Launched, LtiCtx};
 use crate::lti::LtiError;
 use crate::oauth::metadata::Discovery;
 use crate::oauth::routes::{self as oauth_routes, OAuthCtx};
@@ -93,14 +93,21 @@ fn failed(io: &impl Io, req: &IncomingRequest, f: &dyn Failure) -> Response {
 }
 
 /// A failed flow is over: its cookie goes too.
-fn clear_flow(mut r: Response, kind: FlowKind, state: Option<String>, ctx: &RequestCtx) -> Response {
+fn clear_flow(
+    mut r: Response,
+    kind: FlowKind,
+    state: Option<String>,
+    ctx: &RequestCtx,
+) -> Response {
     if let Some(state) = state.filter(|s| !s.is_empty()) {
         let cookie_ctx = match kind {
             FlowKind::Oauth => Context::TopLevel,
             FlowKind::Lti => Context::Embedded,
         };
-        r.headers
-            .push("Set-Cookie", flow_cookie::clear(kind, &state, ctx.https, cookie_ctx));
+        r.headers.push(
+            "Set-Cookie",
+            flow_cookie::clear(kind, &state, ctx.https, cookie_ctx),
+        );
     }
     r
 }
@@ -160,7 +167,11 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
                 Err(e) => Err(boxed(e)),
             })
         }
-        Route::LtiConfig => respond(app.lti().map(|c| lti_routes::config(&c, &req, &ctx)).map_err(boxed)),
+        Route::LtiConfig => respond(
+            app.lti()
+                .map(|c| lti_routes::config(&c, &req, &ctx))
+                .map_err(boxed),
+        ),
         Route::LtiJwks => respond(app.lti().map(|c| lti_routes::jwks(&c)).map_err(boxed)),
         Route::Login => login(app, &req, &ctx, io).await,
         Route::Proxy => return proxied(app, req, &ctx, io).await,
@@ -178,11 +189,21 @@ async fn oauth_callback(
     io: &impl Io,
 ) -> Result<Response, Box<dyn Failure>> {
     let c = app.oauth().map_err(boxed)?;
-    let logged_in = oauth_routes::callback(&c, req, ctx, io).await.map_err(boxed)?;
-    let next = logged_in.next;
-    session::start(app, req, ctx, logged_in.asserted, Context::TopLevel, |_| Then::HubAt(next), io)
+    let logged_in = oauth_routes::callback(&c, req, ctx, io)
         .await
-        .map_err(boxed)
+        .map_err(boxed)?;
+    let next = logged_in.next;
+    session::start(
+        app,
+        req,
+        ctx,
+        logged_in.asserted,
+        Context::TopLevel,
+        |_| Then::HubAt(next),
+        io,
+    )
+    .await
+    .map_err(boxed)
 }
 
 async fn lti_launch(
@@ -193,11 +214,17 @@ async fn lti_launch(
 ) -> Result<Response, Box<dyn Failure>> {
     let c = app.lti().map_err(boxed)?;
     match lti_routes::launch(&c, req, ctx, io).await.map_err(boxed)? {
-        Launched::Session { asserted, next } => {
-            session::start(app, req, ctx, asserted, Context::Embedded, |_| Then::HubAt(next), io)
-                .await
-                .map_err(boxed)
-        }
+        Launched::Session { asserted, next } => session::start(
+            app,
+            req,
+            ctx,
+            asserted,
+            Context::Embedded,
+            |_| Then::HubAt(next),
+            io,
+        )
+        .await
+        .map_err(boxed),
         Launched::Picker { asserted, picker } => {
             // The instructor's session binds the picker's answer to them.
             let page = |id: &crate::identity::Identity| {
@@ -215,7 +242,10 @@ async fn lti_launch(
 async fn login(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Response {
     match session::current(app, req, ctx, io).await {
         Ok(s) => {
-            let next = match url_policy::next_or_home(req.query_param("next").as_deref(), &ctx.base_path) {
+            let next = match url_policy::next_or_home(
+                req.query_param("next").as_deref(),
+                &ctx.base_path,
+            ) {
                 Ok(n) => n,
                 Err(e) => {
                     let f = EdgeFailure {

@@ -23,7 +23,13 @@ pub async fn current(
     io: &impl Io,
 ) -> Result<Session, SessionError> {
     let cfg = &app.config;
-    let s = match session::cookie::verify(&cfg.session, &req.headers, &ctx.origin, ctx.https, io.now())? {
+    let s = match session::cookie::verify(
+        &cfg.session,
+        &req.headers,
+        &ctx.origin,
+        ctx.https,
+        io.now(),
+    )? {
         Loaded::Complete(s) => s,
         Loaded::NeedsExtras(p) => app
             .sessions
@@ -32,7 +38,12 @@ pub async fn current(
             .ok_or(SessionError::ExtrasMissing)?,
     };
     // BLOCKED_USERS applies to running sessions too, not only to new logins.
-    if cfg.identity.rules.blocked_users.contains(&s.identity.username) {
+    if cfg
+        .identity
+        .rules
+        .blocked_users
+        .contains(&s.identity.username)
+    {
         return Err(SessionError::Blocked);
     }
     Ok(s)
@@ -123,7 +134,9 @@ pub async fn start(
         if !cfg.state_kv {
             return Err(StartError::NoSessionStore);
         }
-        app.sessions.save(io, &sid, &identity, cfg.session.max_age).await;
+        app.sessions
+            .save(io, &sid, &identity, cfg.session.max_age)
+            .await;
     }
     io.log(&log::line(
         "login",

@@ -105,9 +105,7 @@ pub fn decide(entry: Option<Times>, has_needed: bool, now: UnixTime) -> Option<F
     if has_needed {
         return None;
     }
-    let cooled = e
-        .forced_at
-        .is_none_or(|t| now.since(t) >= REFETCH_COOLDOWN);
+    let cooled = e.forced_at.is_none_or(|t| now.since(t) >= REFETCH_COOLDOWN);
     cooled.then_some(FetchReason::Missing)
 }
 

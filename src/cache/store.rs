@@ -88,7 +88,11 @@ impl<T> DocumentCache<T> {
                     &[("url", &url), ("reason", reason.as_str())],
                 ));
                 let value = Rc::new(value);
-                let forced_at = self.entries.borrow().get(&url).and_then(|e| e.times.forced_at);
+                let forced_at = self
+                    .entries
+                    .borrow()
+                    .get(&url)
+                    .and_then(|e| e.times.forced_at);
                 let times = Times {
                     fetched_at: now,
                     ttl,
@@ -122,7 +126,11 @@ impl<T> DocumentCache<T> {
                     Some(e) if e.times.usable_when_stale(now) => {
                         io.log(&log::line(
                             &format!("{}_stale_used", self.kind),
-                            &[("url", &url), ("reason", reason.as_str()), ("error", &detail)],
+                            &[
+                                ("url", &url),
+                                ("reason", reason.as_str()),
+                                ("error", &detail),
+                            ],
                         ));
                         Ok(e.value.clone())
                     }

@@ -44,7 +44,11 @@ impl WorkerIo {
             .one_time
             .as_ref()
             .ok_or_else(|| StoreUnavailable(format!("{ONE_TIME_BINDING} is not bound")))?;
-        let stub = ns.id_from_name(key).map_err(down)?.get_stub().map_err(down)?;
+        let stub = ns
+            .id_from_name(key)
+            .map_err(down)?
+            .get_stub()
+            .map_err(down)?;
         let mut resp = stub
             .fetch_with_str(&format!("https://one-time.invalid/use?ttl={ttl}"))
             .await
@@ -97,7 +101,10 @@ pub fn response_headers(h: &worker::Headers) -> Headers {
     Headers(out)
 }
 
-async fn send(req: OutboundRequest, hub: Option<&worker::Fetcher>) -> Result<OutboundResponse, FetchError> {
+async fn send(
+    req: OutboundRequest,
+    hub: Option<&worker::Fetcher>,
+) -> Result<OutboundResponse, FetchError> {
     let net = |e: worker::Error| FetchError::Network(e.to_string());
     let headers = worker::Headers::new();
     for (k, v) in &req.headers.0 {
@@ -135,7 +142,10 @@ async fn send(req: OutboundRequest, hub: Option<&worker::Fetcher>) -> Result<Out
     })
 }
 
-async fn with_timeout(req: OutboundRequest, hub: Option<&worker::Fetcher>) -> Result<OutboundResponse, FetchError> {
+async fn with_timeout(
+    req: OutboundRequest,
+    hub: Option<&worker::Fetcher>,
+) -> Result<OutboundResponse, FetchError> {
     let timeout = req.timeout_ms;
     let work = Box::pin(send(req, hub));
     let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout))));
@@ -159,7 +169,10 @@ impl Io for WorkerIo {
         match kv.get(key).text().await {
             Ok(v) => v,
             Err(e) => {
-                self.log(&log::line("kv_error", &[("op", "get"), ("detail", &e.to_string())]));
+                self.log(&log::line(
+                    "kv_error",
+                    &[("op", "get"), ("detail", &e.to_string())],
+                ));
                 None
             }
         }
@@ -173,7 +186,10 @@ impl Io for WorkerIo {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            self.log(&log::line("kv_error", &[("op", "put"), ("detail", &e.to_string())]));
+            self.log(&log::line(
+                "kv_error",
+                &[("op", "put"), ("detail", &e.to_string())],
+            ));
         }
     }
 

@@ -57,10 +57,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Err(_) => OneTimeStore::DurableObject,
     };
     let io = io::WorkerIo::new(&env, store);
-    let base = app.as_ref().as_ref().map(|a| a.config.base_path.as_str()).unwrap_or("/");
+    let base = app
+        .as_ref()
+        .as_ref()
+        .map(|a| a.config.base_path.as_str())
+        .unwrap_or("/");
     let (incoming, original) = match convert::incoming(req, base).await {
         Ok(pair) => pair,
-        Err(f) => return convert::response(app::respond::fail(&io, &f.headers, &f.path, &f.failure)),
+        Err(f) => {
+            return convert::response(app::respond::fail(&io, &f.headers, &f.path, &f.failure))
+        }
     };
     let app = match app.as_ref() {
         Ok(a) => a,

@@ -128,8 +128,14 @@ mod tests {
         let r = rules();
         assert_eq!(decide(&r, "alice", &[]), Ok(Admitted { admin: false }));
         assert_eq!(decide(&r, "carol", &[]), Ok(Admitted { admin: true }));
-        assert_eq!(decide(&r, "dan", &["students".into()]), Ok(Admitted { admin: false }));
-        assert_eq!(decide(&r, "dan", &["staff".into()]), Ok(Admitted { admin: true }));
+        assert_eq!(
+            decide(&r, "dan", &["students".into()]),
+            Ok(Admitted { admin: false })
+        );
+        assert_eq!(
+            decide(&r, "dan", &["staff".into()]),
+            Ok(Admitted { admin: true })
+        );
         assert!(decide(&r, "dan", &["other".into()]).is_err());
     }
 
@@ -152,5 +158,4 @@ mod tests {
         };
         assert_eq!(decide(&r, "zed", &[]), Ok(Admitted { admin: false }));
     }
-
 }

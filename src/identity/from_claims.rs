@@ -197,7 +197,8 @@ pub fn groups_claim(claims: &Value, path: &str) -> Vec<String> {
 
 /// The claims named in `ASSERTION_AUTH_STATE_CLAIMS`, as many as fit.
 pub fn select_auth_state(claims: &Value, names: &[String]) -> Map<String, Value> {
-    let size = |m: &Map<String, Value>| serde_json::to_vec(m).map(|b| b.len()).unwrap_or(usize::MAX);
+    let size =
+        |m: &Map<String, Value>| serde_json::to_vec(m).map(|b| b.len()).unwrap_or(usize::MAX);
     let mut out = Map::new();
     for n in names {
         if let Some(v) = claim_at(claims, n) {
@@ -247,11 +248,15 @@ mod tests {
         let c = json!({"realm": {"roles": ["a", "b"]}, "preferred_username": " Alice ", "n": 42});
         assert_eq!(groups_claim(&c, "realm.roles"), ["a", "b"]);
         assert_eq!(string_claim(&c, "n").as_deref(), Some("42"));
-            }
+    }
 
     #[test]
     fn a_course_named_like_an_admin_group_makes_nobody_admin() {
-        let b = build(&settings(Namespace::None), launch("al@x", &["staff"], false)).unwrap();
+        let b = build(
+            &settings(Namespace::None),
+            launch("al@x", &["staff"], false),
+        )
+        .unwrap();
         assert!(!b.identity.admin);
     }
 
@@ -283,7 +288,13 @@ mod tests {
         s.rules
             .username_map
             .insert("lms.example:al@x".into(), "alice".into());
-        assert_eq!(build(&s, launch("AL@x", &[], false)).unwrap().identity.username, "alice");
+        assert_eq!(
+            build(&s, launch("AL@x", &[], false))
+                .unwrap()
+                .identity
+                .username,
+            "alice"
+        );
     }
 
     #[test]

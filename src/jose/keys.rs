@@ -240,4 +240,3 @@ pub fn has_kid(keys: &KeySet, kid: Option<&str>) -> bool {
         None => !keys.keys.is_empty(),
     }
 }
-

@@ -11,11 +11,11 @@
 use super::launch::{DeepLinkingSettings, LTI_VERSION};
 use super::tool_keys::ToolKey;
 use super::{LtiError, CLAIM, DL_CLAIM};
+use crate::http::{Response, UnixTime};
+use crate::jose::hs256::{self as signing, to_datetime, Purpose};
+use crate::pages::escape;
 use crate::session::flow_cookie::FLOW_TTL;
 use crate::session::SessionSettings;
-use crate::http::{Response, UnixTime};
-use crate::pages::escape;
-use crate::jose::hs256::{self as signing, to_datetime, Purpose};
 use base64::Engine;
 use jwt_compact::Claims;
 use serde::{Deserialize, Serialize};

@@ -5,8 +5,8 @@
 //! request to the platform (implicit flow, form_post).
 
 use super::registration::{self, Registration};
-use super::{param, LtiError};
 use super::LtiSettings;
+use super::{param, LtiError};
 use crate::session::flow_cookie::LtiFlow;
 
 /// The initiation parameters, from the query (GET) or the form (POST).

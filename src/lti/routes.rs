@@ -101,7 +101,13 @@ pub async fn launch(
     let now = io.now();
     // IMS Security Framework 5.1.1.3 / RFC 6749 10.12: the state is checked
     // before anything else.
-    let flow = flow_cookie::take_lti(c.session, param(&pairs, "state"), &req.headers, ctx.https, now)?;
+    let flow = flow_cookie::take_lti(
+        c.session,
+        param(&pairs, "state"),
+        &req.headers,
+        ctx.https,
+        now,
+    )?;
     if let Some(error) = param(&pairs, "error") {
         return Err(LtiError::PlatformError(error.to_string()));
     }
@@ -110,7 +116,12 @@ pub async fn launch(
     let untrusted = UntrustedLaunch(id_token);
     let keys = c
         .keys
-        .get(io, c.cache, reg.platform.jwks_url.as_str(), untrusted.kid().as_deref())
+        .get(
+            io,
+            c.cache,
+            reg.platform.jwks_url.as_str(),
+            untrusted.kid().as_deref(),
+        )
         .await?;
     let verified = untrusted.verify(
         &keys,
@@ -156,7 +167,10 @@ pub async fn launch(
                 verified.deployment_id(),
                 settings,
             );
-            let title = settings.title.clone().unwrap_or_else(|| lti.tool_name.clone());
+            let title = settings
+                .title
+                .clone()
+                .unwrap_or_else(|| lti.tool_name.clone());
             Ok(Launched::Picker {
                 asserted,
                 picker: Box::new(DeepLinkPicker { context, title }),
@@ -167,9 +181,11 @@ pub async fn launch(
 
 fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, platform: &str) -> Result<Asserted, LtiError> {
     let lti = c.settings;
-    let raw_username = v.username(&lti.username_key).ok_or_else(|| LtiError::NoUsername {
-        key: lti.username_key.clone(),
-    })?;
+    let raw_username = v
+        .username(&lti.username_key)
+        .ok_or_else(|| LtiError::NoUsername {
+            key: lti.username_key.clone(),
+        })?;
     let claims = serde_json::Value::Object(v.claims().clone());
     Ok(Asserted {
         method: LoginMethod::Lti,
@@ -185,7 +201,13 @@ fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, platform: &str) -> Result<Assert
 }
 
 /// The picker page for `user`, whose session `app` just started.
-pub fn picker_page(c: &LtiCtx<'_>, ctx: &RequestCtx, p: &DeepLinkPicker, user: &str, io: &impl Io) -> Response {
+pub fn picker_page(
+    c: &LtiCtx<'_>,
+    ctx: &RequestCtx,
+    p: &DeepLinkPicker,
+    user: &str,
+    io: &impl Io,
+) -> Response {
     let sealed = p.context.clone().for_user(user).seal(c.session, io.now());
     deep_linking::picker_page(
         &ctx.path_for("hub/lti13/deep_link"),
@@ -233,7 +255,10 @@ pub async fn deep_link(
 
 pub fn config(c: &LtiCtx<'_>, req: &IncomingRequest, ctx: &RequestCtx) -> Response {
     let origin = tool_config::public_origin(req);
-    let mut r = Response::json(200, &tool_config::build(c.settings, &origin, &ctx.base_path));
+    let mut r = Response::json(
+        200,
+        &tool_config::build(c.settings, &origin, &ctx.base_path),
+    );
     r.headers.set("Cache-Control", "public, max-age=300");
     r
 }

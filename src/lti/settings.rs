@@ -224,7 +224,9 @@ fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
         Some(_) => text("name")?,
     };
     if !valid_name(&name) {
-        return Err(format!("name {name:?} may hold only letters, digits, '.', '-' and '_'"));
+        return Err(format!(
+            "name {name:?} may hold only letters, digits, '.', '-' and '_'"
+        ));
     }
     Ok(Platform {
         name,

@@ -1,7 +1,7 @@
 //! OpenID Connect Core 1.0, 3.1.3.7: ID Token validation.
 
-pub use crate::jose::claims::ClaimError;
 use crate::http::UnixTime;
+pub use crate::jose::claims::ClaimError;
 use crate::jose::claims::{self, ClaimMap};
 use crate::jose::keys::{verify_jwt, Alg, JwtError, KeySet};
 

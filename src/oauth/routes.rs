@@ -82,7 +82,12 @@ pub async fn callback(
     let state = req.query_param("state");
     let flow = flow_cookie::take_oauth(c.session, state.as_deref(), &req.headers, ctx.https, now)?;
     // A state is good for one callback: checked and recorded in one step.
-    one_time::take(io, &OneTimeKey::new(Kind::OAuthState, &flow.state), FLOW_TTL).await?;
+    one_time::take(
+        io,
+        &OneTimeKey::new(Kind::OAuthState, &flow.state),
+        FLOW_TTL,
+    )
+    .await?;
 
     if let Some(error) = req.query_param("error") {
         return Err(OAuthError::ProviderError {
@@ -165,16 +170,15 @@ pub async fn callback(
     }
     let claims = serde_json::Value::Object(claims);
     provider.check_claims(oauth, &claims)?;
-    let raw_username =
-        provider
-            .username(oauth, &claims)
-            .ok_or_else(|| OAuthError::NoUsername {
-                key: oauth.username_key.clone(),
-                present: claims
-                    .as_object()
-                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
-                    .unwrap_or_default(),
-            })?;
+    let raw_username = provider
+        .username(oauth, &claims)
+        .ok_or_else(|| OAuthError::NoUsername {
+            key: oauth.username_key.clone(),
+            present: claims
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                .unwrap_or_default(),
+        })?;
     let auth_state = provider.auth_state(&claims, c.auth_state_claims);
     Ok(LoggedIn {
         asserted: Asserted {

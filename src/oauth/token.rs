@@ -1,7 +1,7 @@
 //! RFC 6749 4.1.3 access token request and 5.1/5.2 response handling.
 
-use super::OAuthError;
 use super::settings::{OAuthSettings, TokenAuth};
+use super::OAuthError;
 use crate::http::{Headers, Method, OutboundRequest, OutboundResponse};
 use crate::secret::AccessToken;
 use base64::{engine::general_purpose::STANDARD, Engine};

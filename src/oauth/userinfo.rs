@@ -1,8 +1,8 @@
 //! OpenID Connect Core 5.3 UserInfo (or GenericOAuthenticator's userdata URL).
 
 use super::OAuthError;
-use crate::jose::claims::ClaimMap;
 use crate::http::{OutboundRequest, OutboundResponse};
+use crate::jose::claims::ClaimMap;
 use crate::secret::AccessToken;
 
 pub fn request(url: &str, token: &AccessToken) -> OutboundRequest {

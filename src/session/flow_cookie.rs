@@ -195,7 +195,13 @@ mod tests {
     #[test]
     fn cookie_name_of_a_state_cut_inside_a_multibyte_character_does_not_panic() {
         let state = "abcdefghijklmno\u{e9}xyz";
-        assert_eq!(cookie_name(FlowKind::Oauth, state, false), "hubgate-oauth-abcdefghijklmnox");
-        assert_eq!(cookie_name(FlowKind::Lti, "\u{1F600}\u{1F600}", true), "__Host-hubgate-lti-");
+        assert_eq!(
+            cookie_name(FlowKind::Oauth, state, false),
+            "hubgate-oauth-abcdefghijklmnox"
+        );
+        assert_eq!(
+            cookie_name(FlowKind::Lti, "\u{1F600}\u{1F600}", true),
+            "__Host-hubgate-lti-"
+        );
     }
 }

@@ -20,10 +20,14 @@ impl SessionSettings {
             ("SESSION_SECRET", &secret),
             ("SESSION_SECRET_PREVIOUS", &previous),
         ] {
-            if v.as_ref().is_some_and(|v| v.len() < MIN_SESSION_SECRET_BYTES) {
+            if v.as_ref()
+                .is_some_and(|v| v.len() < MIN_SESSION_SECRET_BYTES)
+            {
                 r.invalid(
                     name,
-                    format!("must be at least {MIN_SESSION_SECRET_BYTES} characters of random data"),
+                    format!(
+                        "must be at least {MIN_SESSION_SECRET_BYTES} characters of random data"
+                    ),
                 );
             }
         }

@@ -85,8 +85,16 @@ pub fn hub_cookie_expiry(
     ];
     if ctx.https {
         // JupyterHub's cookie_host_prefix_enabled: `__Host-` needs Path=/ and Secure.
-        out.push(cookies::expire_hub_cookie("__Host-jupyterhub-hub-login", "/", true));
-        out.push(cookies::expire_hub_cookie("__Host-jupyterhub-session-id", "/", true));
+        out.push(cookies::expire_hub_cookie(
+            "__Host-jupyterhub-hub-login",
+            "/",
+            true,
+        ));
+        out.push(cookies::expire_hub_cookie(
+            "__Host-jupyterhub-session-id",
+            "/",
+            true,
+        ));
     }
     let mut names: Vec<String> = users.iter().map(|u| u.to_string()).collect();
     for (name, _) in request_cookies {
@@ -130,11 +138,14 @@ mod tests {
         let out = hub_cookie_expiry(&ctx, &[], &["al@x.org"]);
         assert!(
             out.iter()
-                .any(|c| c.starts_with("jupyterhub-user-al%40x.org=") && c.contains("Path=/user/al@x.org/")),
+                .any(|c| c.starts_with("jupyterhub-user-al%40x.org=")
+                    && c.contains("Path=/user/al@x.org/")),
             "{out:?}"
         );
-        assert!(out.iter().any(|c| c.starts_with("__Host-jupyterhub-hub-login=")
-            && c.contains("Path=/")
-            && c.contains("Secure")));
+        assert!(out
+            .iter()
+            .any(|c| c.starts_with("__Host-jupyterhub-hub-login=")
+                && c.contains("Path=/")
+                && c.contains("Secure")));
     }
 }

@@ -8,7 +8,7 @@ use hubgate::http::{
     FetchError, Headers, IncomingRequest, Method, OutboundRequest, OutboundResponse, Response,
     UnixTime,
 };
-use hubgate::io::{Io, KvNamespace};
+use hubgate::ports::{Io, KvNamespace, StoreUnavailable, Use};
 use jwt_compact::{alg::Es256, jwk::JsonWebKey, AlgorithmExt, Claims, Header};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +27,14 @@ pub struct TestIo {
     pub routes: RefCell<Vec<(String, Handler)>>,
     pub fetched: RefCell<Vec<OutboundRequest>>,
     pub logs: RefCell<Vec<String>>,
+    /// Requests the worker sent to the hub itself (login, logout).
+    pub hub_calls: RefCell<Vec<OutboundRequest>>,
+    /// Keys the one-time store has seen.
+    pub used_once: RefCell<std::collections::HashSet<String>>,
+    /// Make the one-time store fail.
+    pub one_time_down: Cell<bool>,
+    /// The status the fake hub answers its login with (302 by default).
+    pub hub_login_status: Cell<u16>,
     counter: Cell<u8>,
 }
 
@@ -38,6 +46,10 @@ impl TestIo {
             routes: RefCell::default(),
             fetched: RefCell::default(),
             logs: RefCell::default(),
+            hub_calls: RefCell::default(),
+            used_once: RefCell::default(),
+            one_time_down: Cell::new(false),
+            hub_login_status: Cell::new(302),
             counter: Cell::new(0),
         }
     }
@@ -83,6 +95,50 @@ impl Io for TestIo {
             .map(|(_, h)| h)
             .unwrap_or_else(|| panic!("no test route for {}", req.url));
         h(&req)
+    }
+    /// A fake hub: `/hub/login` answers with a redirect to `next` and three
+    /// cookies (as JupyterHub does), `/hub/logout` clears them.
+    async fn fetch_hub(&self, req: OutboundRequest) -> Result<OutboundResponse, FetchError> {
+        self.hub_calls.borrow_mut().push(req.clone());
+        let url = url::Url::parse(&req.url).unwrap();
+        let mut headers = Headers::new();
+        if url.path().ends_with("hub/login") {
+            let status = self.hub_login_status.get();
+            let next = url
+                .query_pairs()
+                .find(|(k, _)| k == "next")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| "/hub/".into());
+            headers.push("Location", next);
+            headers.push(
+                "set-cookie",
+                "jupyterhub-hub-login=new; HttpOnly; Path=/hub/",
+            );
+            headers.push("set-cookie", "jupyterhub-session-id=s; HttpOnly; Path=/");
+            headers.push("set-cookie", "_xsrf=x; Path=/hub/");
+            return Ok(OutboundResponse {
+                status,
+                headers,
+                body: Vec::new(),
+            });
+        }
+        headers.push("Location", "/hub/login");
+        headers.push("set-cookie", "jupyterhub-hub-login=; Max-Age=0; Path=/hub/");
+        Ok(OutboundResponse {
+            status: 302,
+            headers,
+            body: Vec::new(),
+        })
+    }
+    async fn use_once(&self, key: &str, _ttl: u64) -> Result<Use, StoreUnavailable> {
+        if self.one_time_down.get() {
+            return Err(StoreUnavailable("test store is down".into()));
+        }
+        Ok(if self.used_once.borrow_mut().insert(key.to_string()) {
+            Use::First
+        } else {
+            Use::Replay
+        })
     }
     async fn kv_get(&self, ns: KvNamespace, key: &str) -> Option<String> {
         self.kv.borrow().get(&(kv_ns(ns), key.to_string())).cloned()
@@ -132,6 +188,10 @@ pub fn bindings(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
         ("OAUTH2_USERNAME_KEY", "preferred_username"),
         ("ALLOWED_USERS", "alice,bob"),
         ("ADMIN_USERS", "carol"),
+        // Declared bindings (a map of strings stands for them by name).
+        ("ONE_TIME", "(durable object)"),
+        ("NONCES", "(kv)"),
+        ("JWKS_CACHE", "(kv)"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -187,7 +247,6 @@ pub fn respond(app: &App, req: IncomingRequest, io: &TestIo) -> Response {
     match block_on(app::handle(app, req, io)) {
         Outcome::Respond(r) => r,
         Outcome::Proxy(p) => panic!("expected a response, got a proxy to {}", p.url),
-        Outcome::Logout { .. } => panic!("expected a response, got logout"),
     }
 }
 
@@ -199,7 +258,6 @@ pub fn proxied(app: &App, req: IncomingRequest, io: &TestIo) -> hubgate::proxy::
             r.status,
             String::from_utf8_lossy(&r.body)
         ),
-        Outcome::Logout { .. } => panic!("expected a proxy, got logout"),
     }
 }
 
@@ -238,8 +296,8 @@ impl Provider {
     }
     pub fn sign(&self, claims: serde_json::Value, iat: u64, exp: u64) -> String {
         let mut c = Claims::new(claims);
-        c.issued_at = Some(hubgate::signing::to_datetime(UnixTime(iat)));
-        c.expiration = Some(hubgate::signing::to_datetime(UnixTime(exp)));
+        c.issued_at = Some(hubgate::jose::hs256::to_datetime(UnixTime(iat)));
+        c.expiration = Some(hubgate::jose::hs256::to_datetime(UnixTime(exp)));
         Es256
             .token(
                 &Header::empty().with_key_id(self.kid.clone()),
@@ -334,4 +392,32 @@ pub fn login_round_trip(
 
 pub fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The worker's last login at the hub: where identity reaches the hub.
+pub fn last_hub_login(io: &TestIo) -> OutboundRequest {
+    io.hub_calls
+        .borrow()
+        .iter()
+        .rev()
+        .find(|c| c.url.contains("/hub/login"))
+        .cloned()
+        .expect("the worker logged in at the hub")
+}
+
+/// The session cookie a response set (not the deletion of another variant).
+pub fn session_set_cookie(resp: &Response) -> Option<&str> {
+    resp.headers
+        .get_all("set-cookie")
+        .find(|c| c.starts_with("__Host-hubgate=") && !c.contains("Max-Age=0"))
+}
+
+/// An IdP (discovery, keys, token, userinfo) that logs `user` in.
+pub fn good_idp_for(io: &TestIo, user: &'static str) -> std::rc::Rc<Provider> {
+    let p = std::rc::Rc::new(Provider::new("k1"));
+    let signer = p.clone();
+    serve_idp(io, vec![p.jwk()], move |nonce| {
+        signer.sign(standard_claims(nonce, user), T0, T0 + 300)
+    });
+    p
 }

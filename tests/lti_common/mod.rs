@@ -59,8 +59,8 @@ impl RsaPlatform {
     }
     pub fn sign(&self, claims: Value, iat: u64, exp: u64) -> String {
         let mut c = Claims::new(claims);
-        c.issued_at = Some(hubgate::signing::to_datetime(UnixTime(iat)));
-        c.expiration = Some(hubgate::signing::to_datetime(UnixTime(exp)));
+        c.issued_at = Some(hubgate::jose::hs256::to_datetime(UnixTime(iat)));
+        c.expiration = Some(hubgate::jose::hs256::to_datetime(UnixTime(exp)));
         Rsa::rs256()
             .token(
                 &Header::empty().with_key_id(self.kid.clone()),
