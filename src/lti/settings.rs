@@ -53,68 +53,12 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
     }
     let mut platforms = Vec::new();
     if single {
-        let issuer = r.required("LTI13_ISSUER");
-        let client_ids = r.list("LTI13_CLIENT_ID");
-        if client_ids.is_empty() {
-            r.errors.push(ConfigError::Missing("LTI13_CLIENT_ID"));
-        }
-        let authorize = match r.required("LTI13_AUTHORIZE_URL") {
-            Some(raw) => r.check_url("LTI13_AUTHORIZE_URL", &raw),
-            None => None,
-        };
-        let jwks = match r.required("LTI13_JWKS_ENDPOINT") {
-            Some(raw) => r.check_url("LTI13_JWKS_ENDPOINT", &raw),
-            None => None,
-        };
-        let deployment_ids = r.list("LTI13_DEPLOYMENT_IDS");
-        if let (Some(issuer), Some(authorize_url), Some(jwks_url)) = (issuer, authorize, jwks) {
-            if !client_ids.is_empty() {
-                platforms.push(Platform {
-                    name: default_name_of(&issuer, &authorize_url),
-                    issuer,
-                    client_ids,
-                    authorize_url,
-                    jwks_url,
-                    deployment_ids,
-                });
-            }
-        }
+        platforms.extend(single_platform(r));
     }
     if many {
-        if let Some(v) = r.json("LTI13_PLATFORMS") {
-            match v {
-                serde_json::Value::Array(items) if !items.is_empty() => {
-                    for (i, item) in items.iter().enumerate() {
-                        match platform_from_json(item) {
-                            Ok(p) => platforms.push(p),
-                            Err(reason) => {
-                                r.invalid("LTI13_PLATFORMS", format!("entry {i}: {reason}"))
-                            }
-                        }
-                    }
-                }
-                _ => r.invalid(
-                    "LTI13_PLATFORMS",
-                    "must be a non-empty JSON array of platform objects",
-                ),
-            }
-        }
+        platforms.extend(listed_platforms(r));
     }
-    // A launch is matched on issuer + client_id: each pair must be unique.
-    let mut seen = std::collections::BTreeSet::new();
-    for p in &platforms {
-        for c in &p.client_ids {
-            if !seen.insert((p.issuer.clone(), c.clone())) {
-                r.invalid(
-                    "LTI13_PLATFORMS",
-                    format!(
-                        "issuer {:?} with client_id {c:?} is registered twice",
-                        p.issuer
-                    ),
-                );
-            }
-        }
-    }
+    check_unique(r, &platforms);
 
     let username_key = r
         .string("LTI13_USERNAME_KEY")
@@ -236,4 +180,76 @@ fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
         jwks_url: url("jwks_endpoint")?,
         deployment_ids: list("deployment_ids")?,
     })
+}
+
+/// `LTI13_ISSUER`, `LTI13_CLIENT_ID`, `LTI13_AUTHORIZE_URL`,
+/// `LTI13_JWKS_ENDPOINT`, `LTI13_DEPLOYMENT_IDS`.
+fn single_platform<B: Bindings>(r: &mut Reader<'_, B>) -> Option<Platform> {
+    let issuer = r.required("LTI13_ISSUER");
+    let client_ids = r.list("LTI13_CLIENT_ID");
+    if client_ids.is_empty() {
+        r.errors.push(ConfigError::Missing("LTI13_CLIENT_ID"));
+    }
+    let authorize = match r.required("LTI13_AUTHORIZE_URL") {
+        Some(raw) => r.check_url("LTI13_AUTHORIZE_URL", &raw),
+        None => None,
+    };
+    let jwks = match r.required("LTI13_JWKS_ENDPOINT") {
+        Some(raw) => r.check_url("LTI13_JWKS_ENDPOINT", &raw),
+        None => None,
+    };
+    let deployment_ids = r.list("LTI13_DEPLOYMENT_IDS");
+    if client_ids.is_empty() {
+        return None;
+    }
+    let (issuer, authorize_url, jwks_url) = (issuer?, authorize?, jwks?);
+    Some(Platform {
+        name: default_name_of(&issuer, &authorize_url),
+        issuer,
+        client_ids,
+        authorize_url,
+        jwks_url,
+        deployment_ids,
+    })
+}
+
+/// `LTI13_PLATFORMS`: a JSON array of platform objects.
+fn listed_platforms<B: Bindings>(r: &mut Reader<'_, B>) -> Vec<Platform> {
+    let mut platforms = Vec::new();
+    if let Some(v) = r.json("LTI13_PLATFORMS") {
+        match v {
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                for (i, item) in items.iter().enumerate() {
+                    match platform_from_json(item) {
+                        Ok(p) => platforms.push(p),
+                        Err(reason) => r.invalid("LTI13_PLATFORMS", format!("entry {i}: {reason}")),
+                    }
+                }
+            }
+            _ => r.invalid(
+                "LTI13_PLATFORMS",
+                "must be a non-empty JSON array of platform objects",
+            ),
+        }
+    }
+    platforms
+}
+
+/// A launch is matched on issuer + client_id: each pair must be unique.
+fn check_unique<B: Bindings>(r: &mut Reader<'_, B>, platforms: &[Platform]) {
+    // A launch is matched on issuer + client_id: each pair must be unique.
+    let mut seen = std::collections::BTreeSet::new();
+    for p in platforms {
+        for c in &p.client_ids {
+            if !seen.insert((p.issuer.clone(), c.clone())) {
+                r.invalid(
+                    "LTI13_PLATFORMS",
+                    format!(
+                        "issuer {:?} with client_id {c:?} is registered twice",
+                        p.issuer
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -77,10 +77,15 @@ pub async fn callback(
 ) -> Result<LoggedIn, OAuthError> {
     let oauth = c.settings;
     let provider = oauth.provider();
-    let now = io.now();
     // RFC 6749 10.12: the state is checked before anything else happens.
     let state = req.query_param("state");
-    let flow = flow_cookie::take_oauth(c.session, state.as_deref(), &req.headers, ctx.https, now)?;
+    let flow = flow_cookie::take_oauth(
+        c.session,
+        state.as_deref(),
+        &req.headers,
+        ctx.https,
+        io.now(),
+    )?;
     // A state is good for one callback: checked and recorded in one step.
     one_time::take(
         io,
@@ -88,26 +93,7 @@ pub async fn callback(
         FLOW_TTL,
     )
     .await?;
-
-    if let Some(error) = req.query_param("error") {
-        return Err(OAuthError::ProviderError {
-            access_denied: error == "access_denied",
-            error,
-        });
-    }
-    // RFC 9207: when the provider names itself, it must be the expected one.
-    if let (Some(got), Some(expected)) = (req.query_param("iss"), oauth.issuer.as_ref()) {
-        if &got != expected {
-            return Err(OAuthError::IssuerParamMismatch {
-                got,
-                expected: expected.clone(),
-            });
-        }
-    }
-    let code = req
-        .query_param("code")
-        .filter(|c| !c.is_empty())
-        .ok_or(OAuthError::MissingCode)?;
+    let code = authorization_code(oauth, req)?;
     let endpoints = c.discovery.endpoints(oauth, c.cache, io).await?;
     let token_req = provider.token_request(
         oauth,
@@ -123,43 +109,10 @@ pub async fn callback(
         .await
         .map_err(|e| OAuthError::TokenEndpoint(e.to_string()))?;
     let tokens = provider.parse_token_response(&resp)?;
-
-    let mut claims = ClaimMap::new();
-    let mut id_sub = None;
-    if let Some(issuer) = &oauth.issuer {
-        let raw = tokens
-            .id_token
-            .as_deref()
-            .ok_or(OAuthError::MissingIdToken)?;
-        let untrusted = UntrustedIdToken(raw);
-        let jwks_url = endpoints
-            .jwks
-            .as_deref()
-            .ok_or_else(|| OAuthError::Discovery("no jwks_uri".into()))?;
-        let keys = c
-            .keys
-            .get(io, c.cache, jwks_url, untrusted.kid().as_deref())
-            .await?;
-        let algs = metadata::accepted_algs(&endpoints);
-        let verified = untrusted
-            .verify(
-                &keys,
-                &id_token::Expectations {
-                    issuer,
-                    client_id: &oauth.client_id,
-                    nonce: &flow.nonce,
-                    algs: &algs,
-                    now,
-                    leeway: oauth.leeway,
-                },
-            )
-            .map_err(|e| match e {
-                id_token::IdTokenError::Jwt(j) => OAuthError::IdToken(j),
-                id_token::IdTokenError::Claims(c) => OAuthError::IdTokenClaims(c),
-            })?;
-        id_sub = Some(verified.sub().to_string());
-        claims = verified.into_claims();
-    }
+    let (mut claims, id_sub) = match &oauth.issuer {
+        Some(issuer) => verified_id_token(c, &endpoints, &tokens, issuer, &flow.nonce, io).await?,
+        None => (ClaimMap::new(), None),
+    };
     if let Some(url) = &endpoints.userinfo {
         let resp = io
             .fetch(provider.userinfo_request(url, &tokens.access_token))
@@ -168,7 +121,81 @@ pub async fn callback(
         // Userinfo adds to (and may refresh) the verified id_token claims.
         claims.extend(provider.parse_userinfo(&resp, id_sub.as_deref())?);
     }
-    let claims = serde_json::Value::Object(claims);
+    Ok(LoggedIn {
+        asserted: asserted(c, serde_json::Value::Object(claims))?,
+        next: flow.next,
+    })
+}
+
+/// RFC 6749 4.1.2: the authorization response, once the state is known good:
+/// a provider error, RFC 9207's `iss` (mix-up defence), the code.
+fn authorization_code(oauth: &OAuthSettings, req: &IncomingRequest) -> Result<String, OAuthError> {
+    if let Some(error) = req.query_param("error") {
+        return Err(OAuthError::ProviderError {
+            access_denied: error == "access_denied",
+            error,
+        });
+    }
+    if let (Some(got), Some(expected)) = (req.query_param("iss"), oauth.issuer.as_ref()) {
+        if &got != expected {
+            return Err(OAuthError::IssuerParamMismatch {
+                got,
+                expected: expected.clone(),
+            });
+        }
+    }
+    req.query_param("code")
+        .filter(|c| !c.is_empty())
+        .ok_or(OAuthError::MissingCode)
+}
+
+/// OIDC Core 3.1.3.7 through `id_token::verify`, with the issuer's key set.
+async fn verified_id_token(
+    c: &OAuthCtx<'_>,
+    endpoints: &metadata::Endpoints,
+    tokens: &super::token::TokenResponse,
+    issuer: &str,
+    nonce: &str,
+    io: &impl Io,
+) -> Result<(ClaimMap, Option<String>), OAuthError> {
+    let raw = tokens
+        .id_token
+        .as_deref()
+        .ok_or(OAuthError::MissingIdToken)?;
+    let untrusted = UntrustedIdToken(raw);
+    let jwks_url = endpoints
+        .jwks
+        .as_deref()
+        .ok_or_else(|| OAuthError::Discovery("no jwks_uri".into()))?;
+    let keys = c
+        .keys
+        .get(io, c.cache, jwks_url, untrusted.kid().as_deref())
+        .await?;
+    let algs = metadata::accepted_algs(endpoints);
+    let verified = untrusted
+        .verify(
+            &keys,
+            &id_token::Expectations {
+                issuer,
+                client_id: &c.settings.client_id,
+                nonce,
+                algs: &algs,
+                now: io.now(),
+                leeway: c.settings.leeway,
+            },
+        )
+        .map_err(|e| match e {
+            id_token::IdTokenError::Jwt(j) => OAuthError::IdToken(j),
+            id_token::IdTokenError::Claims(c) => OAuthError::IdTokenClaims(c),
+        })?;
+    let sub = verified.sub().to_string();
+    Ok((verified.into_claims(), Some(sub)))
+}
+
+/// What the merged claims assert, through the provider's hooks.
+fn asserted(c: &OAuthCtx<'_>, claims: serde_json::Value) -> Result<Asserted, OAuthError> {
+    let oauth = c.settings;
+    let provider = oauth.provider();
     provider.check_claims(oauth, &claims)?;
     let raw_username = provider
         .username(oauth, &claims)
@@ -179,16 +206,12 @@ pub async fn callback(
                 .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
                 .unwrap_or_default(),
         })?;
-    let auth_state = provider.auth_state(&claims, c.auth_state_claims);
-    Ok(LoggedIn {
-        asserted: Asserted {
-            method: LoginMethod::Oauth,
-            vouch: Vouch::IdentityProvider,
-            raw_username,
-            email: provider.email(&claims),
-            groups: provider.groups(c.groups_claim, &claims),
-            auth_state,
-        },
-        next: flow.next,
+    Ok(Asserted {
+        method: LoginMethod::Oauth,
+        vouch: Vouch::IdentityProvider,
+        raw_username,
+        email: provider.email(&claims),
+        groups: provider.groups(c.groups_claim, &claims),
+        auth_state: provider.auth_state(&claims, c.auth_state_claims),
     })
 }
