@@ -188,13 +188,8 @@ fn outbound_headers(
         out.push(name.clone(), value.clone());
     }
     if passage == Passage::Session {
-        let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)
-            .into_iter()
-            .filter(|(n, _)| !cookies::is_worker_cookie(n))
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect();
-        if !kept.is_empty() {
-            out.push("Cookie", kept.join("; "));
+        if let Some(c) = hub_cookies(req) {
+            out.push("Cookie", c);
         }
     }
     let public_origin = req.origin();
@@ -206,6 +201,16 @@ fn outbound_headers(
     }
     push_forwarding(&mut out, req);
     out
+}
+
+/// The request's cookies minus the worker's own, as one `Cookie` header.
+fn hub_cookies(req: &IncomingRequest) -> Option<String> {
+    let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)
+        .into_iter()
+        .filter(|(n, _)| !cookies::is_worker_cookie(n))
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 fn push_forwarding(out: &mut Headers, req: &IncomingRequest) {
@@ -272,13 +277,8 @@ pub fn hub_logout_request(
 ) -> OutboundRequest {
     let mut headers = Headers::new();
     headers.push("Accept", "text/html");
-    let kept: Vec<String> = cookies::parse_request_cookies(&req.headers)
-        .into_iter()
-        .filter(|(n, _)| !cookies::is_worker_cookie(n))
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect();
-    if !kept.is_empty() {
-        headers.push("Cookie", kept.join("; "));
+    if let Some(c) = hub_cookies(req) {
+        headers.push("Cookie", c);
     }
     push_forwarding(&mut headers, req);
     OutboundRequest {
