@@ -8,6 +8,7 @@ bash scripts/setup.sh
 bash scripts/setup-jupyterhub.sh
 echo "== cargo fmt --check, clippy (native and wasm32)" >&2
 cargo fmt --check
+node scripts/check-layers.mjs
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
 echo "== cargo test (core, native)" >&2

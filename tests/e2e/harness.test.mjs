@@ -484,28 +484,56 @@ describe('fake hub (hub-echo)', () => {
     assert.equal((await res.arrayBuffer()).byteLength, 400);
   });
 
-  test('WebSocket under /ws/ echoes with the forwarded user; elsewhere refused', async () => {
-    const ws = new WebSocket(`${hub.url.replace('http', 'ws')}/ws/user/alice/api/kernels/k1/channels`, { headers: { 'x-forwarded-user': 'alice' } });
+  test('a hub login session: proxied requests are answered for the user its cookies name', async () => {
+    const jar = cookieJar();
+    const login = await follow(null, `${hub.url}/hub/login?next=%2Fhub%2Fhome`, jar, { headers: { 'x-forwarded-user': 'alice' } });
+    assert.equal(login[0].status, 302);
+    assert.equal(login.at(-1).json().hub_user, 'alice');
+    assert.equal(login.at(-1).headers.get('x-echo-hub-user'), 'alice');
+    const anon = await (await fetch(`${hub.url}/hub/home`)).json();
+    assert.equal(anon.hub_user, '');
+    // /user/... gets only jupyterhub-session-id (Path=/), which names the user too
+    const u = await follow(null, `${hub.url}/user/alice/lab`, jar);
+    assert.equal(u[0].json().hub_user, 'alice');
+    await follow(null, `${hub.url}/hub/logout`, jar, { max: 1 }).catch(() => {});
+    hub.setLoginAnswer(500);
+    try {
+      const refused = await fetch(`${hub.url}/hub/login`, { redirect: 'manual', headers: { 'x-forwarded-user': 'bob' } });
+      assert.equal(refused.status, 500);
+      assert.deepEqual(refused.headers.getSetCookie(), []);
+    } finally {
+      hub.setLoginAnswer(null);
+    }
+    const jh = await fetch(`${hub.url}/jh/hub/login?next=%2Fjh%2Fhub%2F`, { redirect: 'manual', headers: { 'x-forwarded-user': 'bob' } });
+    assert.equal(jh.status, 302, 'a login under any base path');
+    assert.equal(jh.headers.get('location'), '/jh/hub/');
+  });
+
+  test('WebSocket under /ws/ echoes with the user of the hub cookies; elsewhere refused', async () => {
+    const jar = cookieJar();
+    await follow(null, `${hub.url}/hub/login`, jar, { headers: { 'x-forwarded-user': 'alice' } });
+    const ws = new WebSocket(`${hub.url.replace('http', 'ws')}/ws/user/alice/api/kernels/k1/channels`, { headers: { cookie: jar.header(`${hub.url}/ws/`), 'x-forwarded-user': 'mallory' } });
     await new Promise((r, j) => {
       ws.once('open', r);
       ws.once('error', j);
     });
     const got = new Promise((r) => ws.once('message', (d) => r(d.toString())));
     ws.send('ping 1');
-    assert.equal(await got, 'alice: ping 1');
+    assert.equal(await got, 'alice: ping 1', 'the cookie, not X-Forwarded-User, names the user');
     ws.close();
     const up = hub.requests.filter((r) => r.upgrade).at(-1);
     assert.equal(up.path, '/ws/user/alice/api/kernels/k1/channels');
-    assert.equal(up.headers['x-forwarded-user'], 'alice');
+    assert.equal(up.headers['x-forwarded-user'], 'mallory');
+    assert.deepEqual(hub.identityCarriers(hub.requests.indexOf(up)).map((r) => r.path), ['/ws/user/alice/api/kernels/k1/channels']);
 
     await assert.rejects(openWebSocket(`${hub.url}/not-ws`), (e) => e.status === 404);
 
     // the helper sends the jar's cookies and an Origin, like a browser tab
-    const jar = cookieJar();
-    jar.set(hub.url, 'hubgate', 'xyz');
-    const ws2 = await openWebSocket(`${hub.url}/ws/x`, jar, { headers: { 'x-forwarded-user': 'bob' } });
+    const jar2 = cookieJar();
+    jar2.set(hub.url, 'hubgate', 'xyz');
+    const ws2 = await openWebSocket(`${hub.url}/ws/x`, jar2);
     ws2.send('hi');
-    assert.equal(await nextMessage(ws2), 'bob: hi');
+    assert.equal(await nextMessage(ws2), ': hi');
     ws2.close();
     const up2 = hub.requests.filter((r) => r.upgrade).at(-1);
     assert.equal(up2.headers.cookie, 'hubgate=xyz');
@@ -577,7 +605,8 @@ export function add(a, b) { return inst.exports.add(a, b); }`,
 
   test('loads shim + wasm, bindings, KV, outbound fetch to loopback, logs, follow across hosts', async () => {
     const hub = await startHubEcho();
-    const w = await startWorker({ scriptPath: path.join(dir, 'worker', 'shim.mjs'), bindings: { FOO: 'bar', HUB_ORIGIN: hub.url } });
+    // the stand-in exports no OneTime class: no Durable Object bindings
+    const w = await startWorker({ scriptPath: path.join(dir, 'worker', 'shim.mjs'), bindings: { FOO: 'bar', HUB_ORIGIN: hub.url }, durableObjects: null });
     try {
       assert.match(w.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       const r = await (await w.fetch('/x?y=1')).json();
@@ -631,20 +660,29 @@ describe('real worker smoke', () => {
     await idp?.close();
   });
 
-  test('oidcLogin through the built worker reaches the hub as alice', async () => {
+  test('oidcLogin through the built worker: the worker logs alice in at the hub, then the hub knows her by its cookies', async () => {
+    const from = hub.requests.length;
     const { final, chain } = await oidcLogin(w, idp, 'alice', jar, '/hub/home');
     const trail = chain.map((c) => `${c.status} ${c.method} ${c.url}`).join('\n');
     assert.equal(final.status, 200, trail);
     const echo = final.json();
     assert.equal(echo.path, '/hub/home', trail);
-    assert.equal(echo.headers['x-forwarded-user'], 'alice');
+    assert.equal(echo.hub_user, 'alice', 'the hub cookies the worker passed on name alice');
+    assert.equal(echo.headers['x-forwarded-user'], undefined, 'no identity on a proxied request');
+    const logins = hub.requests.slice(from).filter((r) => r.path === '/hub/login');
+    assert.equal(logins.length, 1);
+    assert.equal(logins[0].headers['x-forwarded-user'], 'alice');
+    assert.equal(logins[0].headers.cookie, undefined);
+    assert.ok(!chain.some((c) => new URL(c.url).pathname === '/hub/login'), 'the browser never goes through /hub/login');
     assert.ok(jar.get('hubgate'), 'session cookie set');
   });
 
-  test('WebSocket through the worker carries the identity', async () => {
+  test('WebSocket through the worker speaks as the hub-cookie user, with no identity header', async () => {
     const ws = await openWebSocket(`${w.url}/ws/user/alice/api/kernels/k/channels`, jar);
     ws.send('hello');
     assert.equal(await nextMessage(ws), 'alice: hello');
     ws.close();
+    const up = hub.requests.filter((r) => r.upgrade).at(-1);
+    assert.equal(up.headers['x-forwarded-user'], undefined);
   });
 });

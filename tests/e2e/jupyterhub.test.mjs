@@ -13,7 +13,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { generateKeyPair, exportJWK, SignJWT } from 'jose';
+import { generateKeyPair, exportJWK, SignJWT, decodeJwt } from 'jose';
 
 import { startIdp } from './support/idp.mjs';
 import { startWorker, cookieJar, oidcLogin, clearIdpSession, parseSetCookie } from './support/worker.mjs';
@@ -37,13 +37,17 @@ async function signingKey(kid) {
   return { jwk: { ...jwk, kid }, privateKey };
 }
 
-/** An assertion as the worker would mint it, signed with `key` (the real one or an attacker's). */
-function assertion(key, { iss, aud, sub, admin = false, groups = [], expSeconds = 60, iatOffset = 0, kid }) {
+/**
+ * An assertion as the worker would mint it (a fresh `jti`, `login_path` the
+ * hub's login), signed with `key` (the real one or an attacker's).
+ */
+function assertion(key, { iss, aud, sub, admin = false, groups = [], expSeconds = 60, iatOffset = 0, kid, jti = crypto.randomBytes(18).toString('base64url'), loginPath = '/hub/login' }) {
   const now = Math.floor(Date.now() / 1000) + iatOffset;
-  return new SignJWT({ sub, groups, admin, method: 'oauth' })
+  return new SignJWT({ sub, groups, admin, method: 'oauth', login_path: loginPath })
     .setProtectedHeader({ alg: 'ES256', kid: kid ?? key.jwk.kid, typ: 'JWT' })
     .setIssuer(iss)
     .setAudience(aud)
+    .setJti(jti)
     .setIssuedAt(now)
     .setExpirationTime(now + expSeconds)
     .sign(key.privateKey);
@@ -52,9 +56,11 @@ function assertion(key, { iss, aud, sub, admin = false, groups = [], expSeconds 
 /**
  * Worker + IdP + hub. The hub's port is picked first so the worker can be
  * given HUB_ORIGIN, then the hub is started with the worker's origin as the
- * assertion issuer.
+ * assertion issuer. `recordHub`: the worker reaches the hub through a `HUB`
+ * service binding that records what the worker sends (plain HTTP only: no
+ * WebSockets through it) in `stack.toHub`.
  */
-async function startStack({ auth = 'hubgate', workerBindings = {}, name, lti = false } = {}) {
+async function startStack({ auth = 'hubgate', workerBindings = {}, name, lti = false, recordHub = false } = {}) {
   const stack = { closers: [] };
   try {
     stack.idp = await startIdp();
@@ -69,11 +75,23 @@ async function startStack({ auth = 'hubgate', workerBindings = {}, name, lti = f
       stack.platform = await startLtiPlatform({ port: await freePort(), tool: `http://127.0.0.1:${workerPort}`, platforms: [LTI_PLATFORM] });
       stack.closers.push(() => stack.platform.close());
       const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-      ltiBindings.LTI13_PLATFORMS = JSON.stringify([stack.platform.registration(LTI_PLATFORM.name)]);
+      ltiBindings.LTI13_PLATFORMS = JSON.stringify([{ ...stack.platform.registration(LTI_PLATFORM.name), name: LTI_PLATFORM.name }]);
       ltiBindings.LTI13_PRIVATE_KEY = privateKey.export({ type: 'pkcs8', format: 'pem' });
     }
+    stack.toHub = [];
+    const serviceBindings = recordHub
+      ? {
+          async HUB(request) {
+            const u = new URL(request.url);
+            stack.toHub.push({ method: request.method, path: u.pathname, query: Object.fromEntries(u.searchParams), headers: Object.fromEntries(request.headers) });
+            const body = ['GET', 'HEAD'].includes(request.method) ? undefined : await request.arrayBuffer();
+            return fetch(new URL(u.pathname + u.search, hubOrigin), { method: request.method, headers: request.headers, body, redirect: 'manual' });
+          },
+        }
+      : undefined;
     stack.worker = await startWorker({
       port: workerPort,
+      serviceBindings,
       bindings: {
         ...ltiBindings,
         HUB_ORIGIN: hubOrigin,
@@ -148,8 +166,12 @@ describe('real JupyterHub behind the worker (hubgate authenticator)', () => {
     assert.equal(final.status, 200, trail(chain));
     assert.equal(pathOf(final.url), '/hub/home', trail(chain));
     assert.match(final.text, /alice/);
-    // the worker sent the browser through the hub's /hub/login with the assertion
-    assert.ok(chain.some((c) => pathOf(c.url) === '/hub/login' && c.status === 302 && c.location === '/hub/home'), trail(chain));
+    // the worker logged alice in at the hub itself: the callback goes straight
+    // to /hub/home with the hub's cookies, the browser never visits /hub/login
+    assert.ok(!chain.some((c) => pathOf(c.url) === '/hub/login'), trail(chain));
+    const cb = chain.find((c) => pathOf(c.url) === '/hub/oauth_callback');
+    assert.equal(cb?.status, 302, trail(chain));
+    assert.equal(cb.location, '/hub/home');
     const me = await hubWhoami(s, alice);
     assert.equal(me.status, 200, me.text);
     assert.equal(me.json.name, 'alice');
@@ -163,10 +185,10 @@ describe('real JupyterHub behind the worker (hubgate authenticator)', () => {
     assert.deepEqual(u.json.auth_state.auth_state, { name: 'Alice Liddell', email_verified: true });
   });
 
-  test('several Set-Cookie headers from /hub/login reach the browser apart', async () => {
+  test("several Set-Cookie headers from the hub's login reach the browser apart, in the callback's answer", async () => {
     const jar = cookieJar();
     const { chain } = await login(s, 'bob', jar, '/hub/home');
-    const hop = chain.find((c) => pathOf(c.url) === '/hub/login' && c.status === 302);
+    const hop = chain.find((c) => pathOf(c.url) === '/hub/oauth_callback' && c.status === 302);
     assert.ok(hop, trail(chain));
     const names = hop.setCookies.map((c) => parseSetCookie(c)?.name);
     for (const n of ['jupyterhub-hub-login', 'jupyterhub-session-id', '_xsrf']) {
@@ -504,21 +526,23 @@ describe('real JupyterHub behind the worker (hubgate authenticator)', () => {
     const jar = cookieJar();
     const student = await ltiLaunch(s.platform, LTI_PLATFORM.name, jar, { user: 'student1', roles: 'Learner', max: 15 });
     assert.equal(student.launch.status, 302, student.launch.text);
+    assert.equal(student.launch.location, '/hub/', 'the launch goes straight to its target');
     assert.equal(student.final.status, 200, trail(student.chain));
-    assert.ok(student.chain.some((c) => pathOf(c.url) === '/hub/login' && c.status === 302), trail(student.chain));
+    assert.ok(!student.chain.some((c) => pathOf(c.url) === '/hub/login'), trail(student.chain));
+    // OAuth and LTI are both configured: the LTI username carries the platform's name
     const me = await hubWhoami(s, jar);
-    assert.equal(me.json.name, 'student1@example.edu', me.text);
+    assert.equal(me.json.name, 'moodle:student1@example.edu', me.text);
     assert.equal(me.json.admin, false);
-    const u = await s.hub.api(`/users/${encodeURIComponent('student1@example.edu')}`);
+    const u = await s.hub.api(`/users/${encodeURIComponent('moodle:student1@example.edu')}`);
     assert.equal(u.status, 200, u.text);
-    assert.deepEqual([...u.json.groups].sort(), ['DS101', 'course-101']);
+    assert.deepEqual([...u.json.groups].sort(), ['lti:moodle:DS101', 'lti:moodle:course-101']);
     assert.equal(u.json.auth_state.method, 'lti');
 
     // an instructor launch in the same browser switches the hub to the instructor, as an admin
     const teacher = await ltiLaunch(s.platform, LTI_PLATFORM.name, jar, { user: 'teacher', roles: 'Instructor', max: 15 });
     assert.equal(teacher.final.status, 200, trail(teacher.chain));
     const t = await hubWhoami(s, jar);
-    assert.equal(t.json.name, 'teacher@example.edu');
+    assert.equal(t.json.name, 'moodle:teacher@example.edu');
     assert.equal(t.json.admin, true);
   });
 });
@@ -554,5 +578,60 @@ describe('real JupyterHub with jhub-remote-user-authenticator (X-Forwarded-User)
     await new Promise((res) => setTimeout(res, 200));
     assert.deepEqual(s.hub.proxiedRequests().slice(before), []);
     assert.equal((await s.hub.api('/users/carol')).status, 404);
+  });
+});
+
+describe('real JupyterHub: the assertion the worker sends is single-use (HUB service binding recording it)', () => {
+  let s;
+  before(async () => {
+    s = await startStack({ recordHub: true, name: 'replay' });
+  });
+  after(() => stopStack(s));
+
+  test('an assertion captured on the hub login and replayed at the real hub is refused (401)', async () => {
+    const jar = cookieJar();
+    const { chain, final } = await login(s, 'alice', jar, '/hub/home');
+    assert.equal(final.status, 200, trail(chain));
+    assert.equal((await hubWhoami(s, jar)).json?.name, 'alice');
+    const logins = s.toHub.filter((r) => r.path === '/hub/login');
+    assert.equal(logins.length, 1, JSON.stringify(s.toHub.map((r) => r.path)));
+    const captured = logins[0].headers['x-hubgate-assertion'];
+    assert.ok(captured, 'the worker sent its assertion');
+    assert.equal(logins[0].headers.cookie, undefined, 'no browser cookie on the login subrequest');
+    // only the login subrequest carried it
+    assert.deepEqual(s.toHub.filter((r) => r.headers['x-hubgate-assertion'] || r.headers['x-forwarded-user']).map((r) => r.path), ['/hub/login']);
+    const claims = decodeJwt(captured);
+    assert.equal(claims.sub, 'alice');
+    assert.equal(claims.iss, s.worker.url);
+    assert.equal(claims.aud, s.hub.url);
+    assert.equal(claims.login_path, '/hub/login');
+    assert.match(claims.jti, /^[A-Za-z0-9_-]{16,}$/);
+    assert.ok(claims.exp - claims.iat <= 60);
+
+    // replayed straight at the hub's login (within its 60 s): refused, no hub session
+    const replay = await browserFetch(`${s.hub.url}/hub/login?next=%2Fhub%2Fhome`, { headers: { 'x-hubgate-assertion': captured, 'sec-fetch-mode': 'navigate' } });
+    assert.equal(replay.status, 401, `replayed assertion: ${replay.status}`);
+    assert.ok(!replay.headers.getSetCookie().some((c) => c.startsWith('jupyterhub-hub-login=')), 'no hub session from a replay');
+    await replay.arrayBuffer();
+    // nor does it mint an API token at the token API (the assertion is good at the login path only)
+    const token = await browserFetch(`${s.hub.url}/hub/api/users/alice/tokens`, {
+      method: 'POST',
+      headers: { 'x-hubgate-assertion': captured, 'content-type': 'application/json' },
+      body: JSON.stringify({ note: 'replay' }),
+    });
+    assert.equal(token.status, 403, `token API with a captured assertion: ${token.status}`);
+    await token.arrayBuffer();
+
+    // control: the same claims with a fresh jti, signed with the worker's key, are accepted (302),
+    // so the refusal above is the single-use rule, not something else about the token
+    const fresh = await assertion(s.key, { iss: s.worker.url, aud: s.hub.url, sub: 'alice', groups: ['students'] });
+    const ok = await browserFetch(`${s.hub.url}/hub/login?next=%2Fhub%2Fhome`, { headers: { 'x-hubgate-assertion': fresh, 'sec-fetch-mode': 'navigate' } });
+    assert.equal(ok.status, 302, `fresh assertion: ${ok.status}`);
+    await ok.arrayBuffer();
+    // and /hub/login through the worker with alice's session sends another, new one
+    const again = await navigate(`${s.worker.url}/hub/login?next=%2Fhub%2Fhome`, jar);
+    assert.equal(again.at(-1).status, 200, trail(again));
+    const second = s.toHub.filter((r) => r.path === '/hub/login').at(-1).headers['x-hubgate-assertion'];
+    assert.notEqual(decodeJwt(second).jti, claims.jti);
   });
 });

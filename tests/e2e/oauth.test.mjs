@@ -20,6 +20,9 @@ import {
   verifySession,
   waitForLog,
   logMark,
+  hubLogins,
+  checkHubLogin,
+  identityHeadersIn,
   SESSION_COOKIE,
   NAV_HEADERS,
   API_HEADERS,
@@ -34,23 +37,23 @@ describe('OIDC login against oidc-provider', () => {
   });
   after(() => s?.close());
 
-  test('alice logs in: callback 302 sets the session, hub sees x-forwarded-user alice with email and groups', async () => {
+  test('alice logs in: the callback logs her in at the hub by its own subrequest and 302s straight to next with both sessions', async () => {
     const jar = cookieJar();
+    const from = s.hub.requests.length;
     const { chain, final, interacted } = await oidcLogin(s.worker, s.idp, 'alice', jar, '/hub/home?tab=1');
     assert.ok(interacted, 'the IdP asked for a username');
     assert.equal(final.status, 200, trail(chain));
     const echo = final.json();
     assert.equal(echo.path, '/hub/home');
     assert.deepEqual(echo.query, { tab: '1' });
-    assert.equal(echo.headers['x-forwarded-user'], 'alice');
-    assert.equal(echo.headers['x-forwarded-email'], 'alice@example.edu');
-    assert.equal(echo.headers['x-forwarded-groups'], 'students');
-    assert.equal(echo.headers['x-forwarded-admin'], 'false');
+    assert.equal(echo.hub_user, 'alice', 'the hub knows alice by the cookies its login set');
+    assert.deepEqual(identityHeadersIn(echo.headers), [], 'no identity on the proxied request');
 
     const cb = callbackEntry(chain);
     assert.ok(cb, trail(chain));
     assert.equal(cb.status, 302);
-    assert.equal(cb.location, `/hub/login?next=${encodeURIComponent('/hub/home?tab=1')}`);
+    assert.equal(cb.location, '/hub/home?tab=1', 'straight to next, not through /hub/login');
+    assert.ok(!chain.some((c) => new URL(c.url).pathname === '/hub/login'), trail(chain));
     const [session] = setCookieFor(cb.setCookies, SESSION_COOKIE);
     assert.ok(session, cb.setCookies.join('\n'));
     assert.match(session, /HttpOnly/i);
@@ -65,21 +68,36 @@ describe('OIDC login against oidc-provider', () => {
     assert.equal(claims.admin, false);
     // the flow cookie is single-use: cleared by the callback
     assert.deepEqual(flowCookies(jar), []);
-    // the hub logged alice in at /hub/login with the identity header
-    const hubLogin = s.hub.requestsTo('/hub/login').at(-1);
-    assert.equal(hubLogin.headers['x-forwarded-user'], 'alice');
-    for (const name of HUB_COOKIES) assert.ok(jar.get(name), `hub cookie ${name} reached the browser`);
+    // the worker's own subrequest: identity attached, no browser cookies, next passed on
+    const logins = hubLogins(s.hub, from);
+    assert.equal(logins.length, 1);
+    checkHubLogin(assert, logins[0], { user: 'alice', email: 'alice@example.edu', groups: 'students', admin: false, next: '/hub/home?tab=1' });
+    assert.equal(logins[0].headers['x-hubgate-assertion'], undefined, 'no ASSERTION_SIGNING_KEY: header-only login');
+    // the hub's three Set-Cookie headers reach the browser apart, in the callback's answer,
+    // each after the worker's expiry of the same cookie
+    for (const name of HUB_COOKIES) {
+      const sets = setCookieFor(cb.setCookies, name).filter((c) => !isDeletion(c));
+      assert.equal(sets.length, 1, `${name}: ${cb.setCookies.join(' | ')}`);
+      const setAt = cb.setCookies.indexOf(sets[0]);
+      for (const d of setCookieFor(cb.setCookies, name).filter(isDeletion)) {
+        assert.ok(cb.setCookies.indexOf(d) < setAt, `${name} expired after the hub set it: ${cb.setCookies.join(' | ')}`);
+      }
+      assert.ok(jar.get(name), `hub cookie ${name} reached the browser`);
+    }
+    // every other request the hub saw carried no identity
+    assert.deepEqual(s.hub.identityCarriers(from).map((r) => r.path), ['/hub/login']);
   });
 
-  test('carol is admin via ADMIN_USERS (x-forwarded-admin true)', async () => {
+  test('carol is admin via ADMIN_USERS (x-forwarded-admin true on the hub login)', async () => {
     const jar = cookieJar();
+    const from = s.hub.requests.length;
     const { chain, final } = await oidcLogin(s.worker, s.idp, 'carol', jar, '/hub/admin');
     assert.equal(final.status, 200, trail(chain));
     const echo = final.json();
     assert.equal(echo.path, '/hub/admin');
-    assert.equal(echo.headers['x-forwarded-user'], 'carol');
-    assert.equal(echo.headers['x-forwarded-admin'], 'true');
-    assert.equal(echo.headers['x-forwarded-groups'], 'staff');
+    assert.equal(echo.hub_user, 'carol');
+    assert.deepEqual(identityHeadersIn(echo.headers), []);
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'carol', groups: 'staff', admin: true, next: '/hub/admin' });
     assert.equal(verifySession(jar.get(SESSION_COOKIE), s.secret).admin, true);
   });
 
@@ -93,10 +111,14 @@ describe('OIDC login against oidc-provider', () => {
     assert.equal(again[0].status, 200);
     const echo = again[0].json();
     assert.equal(echo.path, '/user/bob/lab');
-    assert.equal(echo.headers['x-forwarded-user'], 'bob');
+    assert.equal(echo.hub_user, 'bob');
+    assert.deepEqual(identityHeadersIn(echo.headers), []);
+    const logins = hubLogins(s.hub).length;
     const api = await send(s.worker, '/hub/api/user', jar, { headers: API_HEADERS });
     assert.equal(api.status, 200);
-    assert.equal(api.json().headers['x-forwarded-user'], 'bob');
+    assert.equal(api.json().hub_user, 'bob');
+    assert.deepEqual(identityHeadersIn(api.json().headers), []);
+    assert.equal(hubLogins(s.hub).length, logins, 'no new hub login on reuse');
     assert.equal(s.idp.stats.total, before, 'no request reached the IdP');
     assert.equal(api.setCookies.length, 0, 'no new session minted on reuse');
   });
@@ -109,14 +131,16 @@ describe('OIDC login against oidc-provider', () => {
     const second = await oidcLogin(s.worker, s.idp, 'ignored', jar, '/hub/again');
     assert.equal(second.interacted, false);
     assert.equal(second.final.status, 200, trail(second.chain));
-    assert.equal(second.final.json().headers['x-forwarded-user'], 'alice');
+    assert.equal(second.final.json().hub_user, 'alice');
     const sid2 = verifySession(jar.get(SESSION_COOKIE), s.secret).sid;
     assert.notEqual(sid2, sid1, 'a new session id on each login');
-    // the callback expired the hub's login cookies before /hub/login set new ones
+    // the callback expired the hub's login cookies and passed on the new ones the hub login set
     const cb = callbackEntry(second.chain);
     for (const name of ['jupyterhub-hub-login', 'jupyterhub-session-id']) {
       assert.ok(setCookieFor(cb.setCookies, name).some(isDeletion), `${name} expired at the callback`);
+      assert.ok(setCookieFor(cb.setCookies, name).some((c) => !isDeletion(c)), `${name} set again at the callback`);
     }
+    assert.equal(hubLogins(s.hub).at(-1).headers.cookie, undefined, "the old hub session's cookies are not sent to the hub login");
   });
 
   test("a new login in the same browser expires the previous user's jupyterhub-user-<name> cookie (Path=/user/<name>/)", async () => {
@@ -139,11 +163,13 @@ describe('OIDC login against oidc-provider', () => {
     assert.equal(jar.get('jupyterhub-user-alice', `${s.worker.url}/user/alice/lab`), undefined);
   });
 
-  test('logout: 200 signed-out page, session cookie cleared, hub /hub/logout called as alice, hub Set-Cookie passed on', async () => {
+  test('logout: 200 signed-out page, session cookie cleared, hub /hub/logout called with the hub cookies and no identity, hub Set-Cookie passed on', async () => {
     const jar = cookieJar();
     const login = await oidcLogin(s.worker, s.idp, 'alice', jar, '/hub/');
     assert.equal(login.final.status, 200, trail(login.chain));
     const sid = verifySession(jar.get(SESSION_COOKIE), s.secret).sid;
+    const hubLogin = jar.get('jupyterhub-hub-login', `${s.worker.url}/hub/`);
+    assert.equal(s.hub.sessionUser(hubLogin), 'alice');
     const hubLogoutsBefore = s.hub.requestsTo('/hub/logout').length;
 
     const out = await send(s.worker, '/hub/logout', jar, { headers: NAV_HEADERS });
@@ -152,6 +178,8 @@ describe('OIDC login against oidc-provider', () => {
     assert.match(out.headers.get('content-type'), /text\/html/);
     assert.match(out.text, /signed out/i);
 
+    // http loopback: the session cookie has one variant (SameSite=Lax); on https
+    // the worker deletes the SameSite=None; Partitioned one too (see security.test.mjs)
     const cleared = setCookieFor(out.setCookies, SESSION_COOKIE);
     assert.equal(cleared.length, 1, out.setCookies.join('\n'));
     assert.ok(isDeletion(cleared[0]), cleared[0]);
@@ -167,11 +195,11 @@ describe('OIDC login against oidc-provider', () => {
     assert.equal(calls.length, hubLogoutsBefore + 1);
     const call = calls.at(-1);
     assert.equal(call.method, 'GET');
-    assert.equal(call.headers['x-forwarded-user'], 'alice');
-    assert.equal(call.headers['x-forwarded-email'], 'alice@example.edu');
+    assert.deepEqual(identityHeadersIn(call.headers), [], 'no identity on the hub logout');
     assert.ok(!/(^|;\s*)hubgate=/.test(call.headers.cookie ?? ''), 'session cookie not sent to the hub');
     assert.match(call.headers.cookie ?? '', /(^|;\s*)jupyterhub-session-id=/, "the hub's own cookies reach its logout");
     assert.ok(sid);
+    assert.equal(s.hub.sessionUser(hubLogin), undefined, 'the hub ended its session');
 
     // signed out: a navigation goes to the login page again
     const after = await send(s.worker, '/hub/home', jar, { headers: NAV_HEADERS });
@@ -228,7 +256,7 @@ describe('OIDC login against oidc-provider', () => {
     const seen = s.hub.requests.slice(hubBefore);
     assert.deepEqual(seen.filter((r) => JSON.stringify(r.headers).includes('mallory')), []);
     assert.deepEqual(seen, [], 'no request reached the hub at all');
-    const line = await waitForLog(s.worker, (l) => l.event === 'error' && l.kind === 'oauth_callback' && /mallory/.test(l.detail));
+    const line = await waitForLog(s.worker, (l) => l.event === 'error' && l.kind === 'session_start' && l.path === '/hub/oauth_callback' && /mallory/.test(l.detail));
     assert.ok(line, 'the refusal is logged with the detail');
     assert.equal(line.status, '403');
   });
@@ -342,7 +370,8 @@ describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', () => {
     const rest = await follow(httpFetch, new URL(last.location, last.url), jar, { method: 'POST', body: 'username=alice', max: 15 });
     assert.equal(rest.at(-1).status, 200, trail(rest));
     assert.equal(rest.at(-1).json().path, '/user/alice/tree');
-    assert.equal(rest.at(-1).json().headers['x-forwarded-user'], 'alice');
+    assert.equal(rest.at(-1).json().hub_user, 'alice');
+    assert.equal(rest.at(-1).json().headers['x-forwarded-user'], undefined);
   });
 
   test('OAUTH_LOGOUT_REDIRECT_URL: logout answers 302 to it, clears the session and still calls the hub', async () => {
@@ -358,7 +387,9 @@ describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', () => {
     assert.equal(jar.get(SESSION_COOKIE), undefined);
     assert.equal(setCookieFor(out.setCookies, '_xsrf').length, 1, "the hub's Set-Cookie is passed on");
     assert.equal(s.hub.requestsTo('/hub/logout').length, calls + 1);
-    assert.equal(s.hub.requestsTo('/hub/logout').at(-1).headers['x-forwarded-user'], 'bob');
+    const call = s.hub.requestsTo('/hub/logout').at(-1);
+    assert.deepEqual(identityHeadersIn(call.headers), [], 'no identity on the hub logout');
+    assert.match(call.headers.cookie ?? '', /(^|;\s*)jupyterhub-session-id=/);
   });
 
   test('logout with AUTO_LOGIN still shows the signed-out page (200), not a redirect that would sign back in', async () => {

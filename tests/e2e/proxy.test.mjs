@@ -6,6 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { jwtVerify, createLocalJWKSet, decodeJwt } from 'jose';
 
 import { cookieJar, follow, oidcLogin, openWebSocket, nextMessage, DEFAULT_SCRIPT } from './support/worker.mjs';
 import { HUB_COOKIES } from './support/hub-echo.mjs';
@@ -23,6 +24,9 @@ import {
   waitForLog,
   logMark,
   startRogueStack,
+  hubLogins,
+  checkHubLogin,
+  identityHeadersIn,
   SESSION_COOKIE,
   NAV_HEADERS,
   API_HEADERS,
@@ -45,7 +49,7 @@ describe('proxy with a session', () => {
 
   const last = () => s.hub.requests.at(-1);
 
-  test('GET keeps path and query exactly; 200 with the hub body and identity', async () => {
+  test('GET keeps path and query exactly; 200 with the hub body, for the user of the hub cookies, with no identity header', async () => {
     const r = await send(s.worker, '/user/alice/api/contents/a%20b.ipynb?a=1&b=%2F&c=x%20y&a=2', jar, { headers: API_HEADERS });
     assert.equal(r.status, 200);
     const echo = r.json();
@@ -53,8 +57,10 @@ describe('proxy with a session', () => {
     assert.equal(echo.path, '/user/alice/api/contents/a%20b.ipynb');
     assert.deepEqual(echo.query, { a: ['1', '2'], b: '/', c: 'x y' });
     assert.equal(last().url, '/user/alice/api/contents/a%20b.ipynb?a=1&b=%2F&c=x%20y&a=2');
-    assert.equal(echo.headers['x-forwarded-user'], 'alice');
-    assert.equal(r.headers.get('x-echo-user'), 'alice', "the hub's response headers come back");
+    assert.equal(echo.hub_user, 'alice');
+    assert.deepEqual(identityHeadersIn(echo.headers), []);
+    assert.equal(r.headers.get('x-echo-hub-user'), 'alice', "the hub's response headers come back");
+    assert.equal(r.headers.get('x-echo-user'), '', 'the hub saw no X-Forwarded-User');
   });
 
   test('POST JSON body arrives intact with its content type (200)', async () => {
@@ -114,7 +120,9 @@ describe('proxy with a session', () => {
     assert.equal(j.bytes, total);
     assert.equal(j.sha256, hash.digest('hex'));
     assert.ok(pulls > 100, 'the client really streamed');
-    assert.equal(s.hub.requestsTo('/upload').at(-1).headers['x-forwarded-user'], 'alice');
+    const up = s.hub.requestsTo('/upload').at(-1);
+    assert.equal(up.hubUser, 'alice');
+    assert.deepEqual(identityHeadersIn(up.headers), []);
   });
 
   test('a slow chunked response streams: the first bytes arrive long before the end (200)', async () => {
@@ -150,22 +158,45 @@ describe('proxy with a session', () => {
     assert.equal(s.hub.requests.length, before + 1, 'exactly one request reached the hub');
   });
 
-  test('three Set-Cookie headers from the hub /hub/login arrive as three separate headers (302)', async () => {
+  test('/hub/login with a session: the worker logs in at the hub itself (assertion, identity, no cookies) and 302s to next with the three hub Set-Cookie headers apart', async () => {
+    const from = s.hub.requests.length;
     const r = await send(s.worker, `/hub/login?next=${encodeURIComponent('/user/alice/lab')}`, jar, { headers: NAV_HEADERS });
-    assert.equal(r.status, 302);
+    assert.equal(r.status, 302, r.text);
     assert.equal(r.location, '/user/alice/lab');
-    assert.equal(last().headers['x-forwarded-user'], 'alice', '/hub/login is proxied with the identity when a session exists');
+    const seen = s.hub.requests.slice(from);
+    assert.equal(seen.length, 1, 'only the login subrequest reached the hub');
+    checkHubLogin(assert, seen[0], { user: 'alice', email: 'alice@example.edu', groups: 'students', admin: false, next: '/user/alice/lab' });
+    const jwks = createLocalJWKSet((await send(s.worker, '/_hubgate/jwks.json', null, { headers: API_HEADERS })).json());
+    const { payload, protectedHeader } = await jwtVerify(seen[0].headers['x-hubgate-assertion'], jwks, { issuer: s.worker.url, audience: s.hub.url });
+    assert.equal(protectedHeader.alg, 'ES256');
+    assert.equal(payload.sub, 'alice');
+    assert.equal(payload.login_path, '/hub/login');
+    assert.match(payload.jti, /^[A-Za-z0-9_-]{16,}$/);
+    assert.ok(payload.exp - payload.iat <= 60, `assertion lives ${payload.exp - payload.iat} s`);
     for (const name of HUB_COOKIES) {
-      const got = setCookieFor(r.setCookies, name);
+      const got = setCookieFor(r.setCookies, name).filter((c) => !isDeletion(c));
       assert.equal(got.length, 1, `${name}: ${r.setCookies.join(' | ')}`);
       for (const other of HUB_COOKIES.filter((n) => n !== name)) {
         assert.ok(!got[0].includes(`${other}=`), `folded: ${got[0]}`);
       }
     }
-    assert.match(setCookieFor(r.setCookies, 'jupyterhub-hub-login')[0], /HttpOnly; Path=\/hub\/; SameSite=Lax$/);
+    assert.match(setCookieFor(r.setCookies, 'jupyterhub-hub-login').filter((c) => !isDeletion(c))[0], /HttpOnly; Path=\/hub\/; SameSite=Lax$/);
+    // a second handoff is a new assertion (its own jti)
+    const again = await send(s.worker, '/hub/login', jar, { headers: NAV_HEADERS });
+    assert.equal(again.status, 302);
+    assert.equal(again.location, '/hub/', 'next defaults to {BASE_URL}hub/');
+    assert.notEqual(decodeJwt(last().headers['x-hubgate-assertion']).jti, payload.jti);
   });
 
-  test('WebSocket echo through the worker carries the session identity (101)', async () => {
+  test('/hub/login with a session and an unsafe next → 400, nothing reaches the hub', async () => {
+    const before = s.hub.requests.length;
+    const r = await send(s.worker, `/hub/login?next=${encodeURIComponent('//evil.example/')}`, jar, { headers: NAV_HEADERS });
+    assert.equal(r.status, 400);
+    assert.equal(r.location, null);
+    assert.equal(s.hub.requests.length, before);
+  });
+
+  test('WebSocket echo through the worker speaks as the hub-cookie user and carries no identity header (101)', async () => {
     const ws = await openWebSocket(`${s.worker.url}/ws/user/alice/api/kernels/k1/channels?session_id=abc`, jar);
     try {
       ws.send('hello kernel');
@@ -178,11 +209,11 @@ describe('proxy with a session', () => {
     const up = s.hub.requests.filter((r) => r.upgrade).at(-1);
     assert.equal(up.path, '/ws/user/alice/api/kernels/k1/channels');
     assert.deepEqual(up.query, { session_id: 'abc' });
-    assert.equal(up.headers['x-forwarded-user'], 'alice');
+    assert.deepEqual(identityHeadersIn(up.headers), []);
     assert.ok(!/(^|;\s*)hubgate=/.test(up.headers.cookie ?? ''), 'session cookie not forwarded on the upgrade');
   });
 
-  test('WebSocket with a smuggled X-Forwarded-User still speaks as the session user', async () => {
+  test('WebSocket with a smuggled X-Forwarded-User: dropped, the hub sees no identity header (101)', async () => {
     const ws = await openWebSocket(`${s.worker.url}/ws/user/alice/terminals/1`, jar, { headers: { 'x-forwarded-user': 'admin', x_forwarded_user: 'admin' } });
     try {
       ws.send('whoami');
@@ -191,28 +222,47 @@ describe('proxy with a session', () => {
       ws.close();
     }
     const up = s.hub.requests.filter((r) => r.upgrade).at(-1);
-    assert.equal(up.headers['x-forwarded-user'], 'alice');
-    assert.equal(up.headers.x_forwarded_user, undefined);
+    assert.deepEqual(identityHeadersIn(up.headers), []);
   });
 
-  test('Authorization with a session passes through next to the identity (200)', async () => {
+  test('Authorization with a session passes through with the hub cookies and no identity (200)', async () => {
     const r = await send(s.worker, '/hub/api/users', jar, { headers: { ...API_HEADERS, authorization: 'token abc123' } });
     assert.equal(r.status, 200);
     assert.equal(r.json().headers.authorization, 'token abc123');
-    assert.equal(r.json().headers['x-forwarded-user'], 'alice');
+    assert.equal(r.json().hub_user, 'alice');
+    assert.deepEqual(identityHeadersIn(r.json().headers), []);
   });
 
   test('forwarding headers are set by the worker; client-sent ones are replaced (200)', async () => {
     const r = await send(s.worker, '/hub/api/info', jar, {
-      headers: { ...API_HEADERS, 'x-forwarded-host': 'evil.example', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', forwarded: 'for=6.6.6.6;host=evil.example', 'x-real-ip': '6.6.6.6' },
+      headers: {
+        ...API_HEADERS,
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-port': '443',
+        'x-forwarded-prefix': '/evil',
+        x_forwarded_host: 'evil.example',
+        forwarded: 'for=6.6.6.6;host=evil.example',
+        'x-real-ip': '6.6.6.6',
+        'x-scheme': 'https',
+        'x-client-ip': '6.6.6.6',
+        'true-client-ip': '6.6.6.6',
+        'cf-ray': 'forged-ray',
+        'cf-ipcountry': 'XX',
+        'cf-visitor': '{"scheme":"https"}',
+      },
     });
     assert.equal(r.status, 200);
     const h = r.json().headers;
     assert.equal(h['x-forwarded-host'], new URL(s.worker.url).host);
     assert.equal(h['x-forwarded-proto'], 'http');
     assert.ok(!(h['x-forwarded-for'] ?? '').includes('6.6.6.6'), h['x-forwarded-for']);
-    assert.equal(h.forwarded, undefined);
-    assert.equal(h['x-real-ip'], undefined);
+    for (const k of ['forwarded', 'x-real-ip', 'x-scheme', 'x-client-ip', 'true-client-ip', 'x-forwarded-port', 'x-forwarded-prefix', 'x_forwarded_host']) {
+      assert.equal(h[k], undefined, `${k} reached the hub`);
+    }
+    assert.ok(!JSON.stringify(h).includes('forged-ray') && !JSON.stringify(h).includes('"XX"'), `a client cf-* header reached the hub: ${JSON.stringify(h)}`);
+    assert.ok(!JSON.stringify(h).includes('evil.example'));
   });
 
   test("XSRF: X-XSRFToken, Sec-Fetch-* and the hub's _xsrf cookie pass through untouched (200)", async () => {
@@ -240,21 +290,25 @@ describe('proxy with a session', () => {
     assert.equal(other.json().headers.origin, 'https://elsewhere.example');
   });
 
-  test('/_hubgate/health: 200 JSON, status ok, no secrets', async () => {
+  test('/_hubgate/health: 200 JSON {"status":"ok"} and nothing else (no config summary, no secrets)', async () => {
     const r = await send(s.worker, '/_hubgate/health', null, { headers: API_HEADERS });
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type'), /application\/json/);
-    const j = r.json();
-    assert.equal(j.status, 'ok');
-    assert.equal(j.config.hub_origin.replace(/\/$/, ''), s.hub.url);
-    for (const secret of [s.secret, previous, 'hubgate-demo-secret', JSON.parse(signingKey).d]) {
-      assert.ok(!r.text.includes(secret), 'a secret leaked into /_hubgate/health');
+    assert.deepEqual(r.json(), { status: 'ok' });
+    for (const secret of [s.secret, previous, 'hubgate-demo-secret', JSON.parse(signingKey).d, s.hub.url]) {
+      assert.ok(!r.text.includes(secret), 'something of the configuration leaked into /_hubgate/health');
     }
-    const walk = (v, path = '') => {
-      if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
-      else if (/secret|password|private/i.test(path)) assert.equal(typeof v === 'string' && v.length > 8, false, `${path} looks like a secret`);
-    };
-    walk(j);
+  });
+
+  test('/_hubgate/jwks.json: 200, the public assertion key only (no private part), cacheable', async () => {
+    const r = await send(s.worker, '/_hubgate/jwks.json', null, { headers: API_HEADERS });
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('cache-control') ?? '', /max-age=\d+/);
+    const { keys } = r.json();
+    const mine = JSON.parse(signingKey);
+    assert.deepEqual(keys.map((k) => k.kid), [mine.kid]);
+    assert.equal(keys[0].d, undefined, 'no private key material');
+    assert.equal(keys[0].x, mine.x);
   });
 
   test('/_hubgate/health answers 200 without a session, also to a navigation', async () => {
@@ -330,6 +384,19 @@ describe('proxy without a session', () => {
     assert.equal(h['x-hubgate-assertion'], undefined);
   });
 
+  test('pass-through with Authorization and no session carries no cookies', async () => {
+    const from = s.hub.requests.length;
+    const r = await send(s.worker, '/hub/api/users', null, {
+      headers: { ...API_HEADERS, authorization: 'token 0123456789abcdef', cookie: 'jupyterhub-session-id=stolen; jupyterhub-hub-login=stolen; _xsrf=x; keep=me; hubgate=garbage' },
+    });
+    assert.equal(r.status, 200);
+    const seen = s.hub.requests.slice(from);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].headers.cookie, undefined, `cookies reached the hub: ${seen[0].headers.cookie}`);
+    assert.equal(seen[0].headers.authorization, 'token 0123456789abcdef');
+    assert.deepEqual(identityHeadersIn(seen[0].headers), []);
+  });
+
   test('Authorization without a session with PASS_AUTHORIZATION=false → 401, hub not reached', async () => {
     const before = s.hub.requests.length;
     const r = await send(strict, '/hub/api/users', null, { headers: { ...API_HEADERS, authorization: 'token 0123456789abcdef' } });
@@ -375,20 +442,43 @@ describe('BASE_URL=/jh/', () => {
     assert.equal(r.status, 302);
     assert.equal(new URL(r.location).searchParams.get('redirect_uri'), `${s.worker.url}/jh/hub/oauth_callback`);
     const start = `${s.worker.url}/jh/hub/oauth_login?next=${encodeURIComponent('/jh/hub/home')}`;
+    const from = s.hub.requests.length;
     const chain = await follow(httpFetch, start, cookieJar(), { max: 10 });
     const cb = chain.find((c) => new URL(c.url).pathname === '/jh/hub/oauth_callback');
     assert.equal(cb?.status, 302, trail(chain));
-    assert.equal(cb.location, `/jh/hub/login?next=${encodeURIComponent('/jh/hub/home')}`);
-    // the fake hub knows no /jh/ prefix: it echoes /jh/hub/login with the identity
+    assert.equal(cb.location, '/jh/hub/home');
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'alice', next: '/jh/hub/home', base: '/jh/' });
     const last = chain.at(-1);
     assert.equal(last.status, 200, trail(chain));
-    assert.equal(last.json().path, '/jh/hub/login');
-    assert.equal(last.json().headers['x-forwarded-user'], 'alice');
+    assert.equal(last.json().path, '/jh/hub/home');
+    assert.equal(last.json().hub_user, 'alice');
+    assert.deepEqual(identityHeadersIn(last.json().headers), []);
   });
 
   test('/_hubgate/health is also answered outside the base (200)', async () => {
     const r = await send(s.worker, '/_hubgate/health', null, { headers: API_HEADERS });
     assert.equal(r.status, 200);
-    assert.equal(r.json().config.base_url, '/jh/');
+    assert.deepEqual(r.json(), { status: 'ok' });
+  });
+
+  test('/_hubgate/jwks.json is answered at the origin root and under the base (200 both), never proxied', async () => {
+    const before = s.hub.requests.length;
+    for (const p of ['/_hubgate/jwks.json', '/jh/_hubgate/jwks.json']) {
+      const r = await send(s.worker, p, null, { headers: API_HEADERS });
+      assert.equal(r.status, 200, p);
+      assert.ok(Array.isArray(r.json().keys), p);
+    }
+    assert.equal(s.hub.requests.length, before);
+  });
+
+  test('/jh/hub/login with a session hands off to the hub at /jh/hub/login and 302s to next under the base', async () => {
+    const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'bob' });
+    const from = s.hub.requests.length;
+    const r = await send(s.worker, `/jh/hub/login?next=${encodeURIComponent('/jh/user/bob/')}`, null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    assert.equal(r.status, 302, r.text);
+    assert.equal(r.location, '/jh/user/bob/');
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'bob', next: '/jh/user/bob/', base: '/jh/' });
+    const plain = await send(s.worker, '/jh/hub/login', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    assert.equal(plain.location, '/jh/hub/');
   });
 });

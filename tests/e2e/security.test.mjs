@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { jwtVerify, createLocalJWKSet } from 'jose';
 
-import { cookieJar, oidcLogin, DEFAULT_SCRIPT, startWorker } from './support/worker.mjs';
+import { cookieJar, oidcLogin, openWebSocket, DEFAULT_SCRIPT, startWorker } from './support/worker.mjs';
 import { startHubEcho } from './support/hub-echo.mjs';
 import {
   startRogueStack,
@@ -31,6 +31,10 @@ import {
   waitForLog,
   logMark,
   correlationId,
+  hubLogins,
+  checkHubLogin,
+  identityHeadersIn,
+  isDeletion,
   SESSION_COOKIE,
   NAV_HEADERS,
   API_HEADERS,
@@ -53,13 +57,15 @@ describe('OAuth state and the per-flow cookie', () => {
 
   const tokenRequests = () => s.rogue.stats.token.length;
 
-  test('control: the untouched callback completes (302 to /hub/login?next=…)', async () => {
+  test('control: the untouched callback completes (302 straight to next, after the hub login)', async () => {
     const jar = cookieJar();
     const { callbackUrl } = await loginUntilCallback(s.worker, jar, '/hub/ok');
+    const from = s.hub.requests.length;
     const r = await hit(s.worker, callbackUrl, jar);
     assert.equal(r.status, 302, r.text);
-    assert.equal(r.location, `/hub/login?next=${encodeURIComponent('/hub/ok')}`);
+    assert.equal(r.location, '/hub/ok');
     assert.ok(jar.get(SESSION_COOKIE));
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'alice', next: '/hub/ok' });
   });
 
   test('missing state → 400, the code is never redeemed', async () => {
@@ -92,7 +98,7 @@ describe('OAuth state and the per-flow cookie', () => {
     assert.equal(r.status, 400);
     assert.equal(tokenRequests(), before);
     assert.equal(jar.get(SESSION_COOKIE), undefined);
-    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth_callback' && /does not match/.test(l.detail ?? ''));
+    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth' && l.path === '/hub/oauth_callback' && /does not match/.test(l.detail ?? ''));
     assert.ok(line, 'logged as a state mismatch');
   });
 
@@ -211,12 +217,33 @@ describe('session cookie', () => {
     assert.equal(r.hubRequests, 0, 'nothing reached the hub');
   };
 
-  test('control: a session minted the way the worker mints it is accepted (200 as its sub)', async () => {
+  test('control: a session minted the way the worker mints it is accepted (200 proxied; /hub/login hands its sub to the hub, 302)', async () => {
     const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice', groups: ['students'], email: 'alice@example.edu' });
     const r = await send(s.worker, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.json().headers['x-forwarded-user'], 'alice');
-    assert.equal(r.json().headers['x-forwarded-groups'], 'students');
+    assert.deepEqual(identityHeadersIn(r.json().headers), []);
+    const from = s.hub.requests.length;
+    const h = await send(s.worker, '/hub/login', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    assert.equal(h.status, 302, h.text);
+    assert.equal(h.location, '/hub/');
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'alice', email: 'alice@example.edu', groups: 'students', next: '/hub/' });
+  });
+
+  test('two session cookies in one browser: the newest valid one wins (at /hub/login the hub gets its user)', async () => {
+    const older = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice', iat: now() - 600 });
+    const newer = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'bob', iat: now() - 5 });
+    for (const cookie of [`${SESSION_COOKIE}=${older}; ${SESSION_COOKIE}=${newer}`, `${SESSION_COOKIE}=${newer}; ${SESSION_COOKIE}=${older}`]) {
+      const from = s.hub.requests.length;
+      const r = await send(s.worker, '/hub/login', null, { headers: { ...NAV_HEADERS, cookie } });
+      assert.equal(r.status, 302, r.text);
+      checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'bob' });
+    }
+    // a newer but invalid one does not shadow a valid one
+    const forgedSig = tamperSignature(mintSession({ secret: s.secret, origin: s.worker.url, sub: 'mallory', iat: now() }));
+    const from = s.hub.requests.length;
+    const r = await send(s.worker, '/hub/login', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${forgedSig}; ${SESSION_COOKIE}=${older}` } });
+    assert.equal(r.status, 302, r.text);
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'alice' });
   });
 
   test('tampered session cookie (signature) → navigation 302 to login, API 401; logged as session_rejected', async () => {
@@ -295,7 +322,7 @@ describe('session cookie', () => {
     const token = mintSession({ secret: oldSecret, origin: rotated.url, sub: 'bob', groups: ['students'], sid, exp, iat: now() - 600 });
     const r = await send(rotated, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.json().headers['x-forwarded-user'], 'bob');
+    assert.deepEqual(identityHeadersIn(r.json().headers), []);
     const [fresh] = setCookieFor(r.setCookies, SESSION_COOKIE);
     assert.ok(fresh, `no re-minted session in ${r.setCookies.join(' | ')}`);
     assert.match(fresh, /HttpOnly/i);
@@ -309,6 +336,11 @@ describe('session cookie', () => {
     const again = await send(rotated, '/hub/api/user', null, { headers: { ...API_HEADERS, cookie: `${SESSION_COOKIE}=${value}` } });
     assert.equal(again.status, 200);
     assert.deepEqual(setCookieFor(again.setCookies, SESSION_COOKIE), []);
+    // and it is bob's: the hub login gets bob
+    const from = s.hub.requests.length;
+    const h = await send(rotated, '/hub/login', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${value}` } });
+    assert.equal(h.status, 302, h.text);
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'bob', groups: 'students' });
   });
 
   test('a session signed with the previous secret is refused by a worker without SESSION_SECRET_PREVIOUS → 302 / 401', async () => {
@@ -352,7 +384,8 @@ describe('id_token and token response checks (rogue IdP)', () => {
     assert.ok(id, 'the error page carries a correlation id');
     const line = await waitForLog(s.worker, (l) => l.correlation_id === id, { from: r.mark });
     assert.ok(line, 'the failure is logged under the correlation id of the page');
-    assert.equal(line.kind, 'oauth_callback');
+    assert.equal(line.kind, 'oauth');
+    assert.equal(line.path, '/hub/oauth_callback');
     assert.equal(line.status, String(status));
     if (detail) assert.match(line.detail, detail);
     return r;
@@ -362,7 +395,8 @@ describe('id_token and token response checks (rogue IdP)', () => {
     const r = await callbackStatus('good');
     assert.equal(r.cb.status, 302);
     assert.equal(r.final.status, 200, trail(r.chain));
-    assert.equal(r.final.json().headers['x-forwarded-user'], 'alice');
+    assert.equal(r.final.json().hub_user, 'alice');
+    assert.equal(r.hubRequests, 2, 'the hub login and the proxied page');
     // PKCE: the worker sent an S256 challenge and the matching verifier
     const auth = s.rogue.stats.authorize.at(-1);
     assert.equal(auth.code_challenge_method, 'S256');
@@ -538,33 +572,62 @@ describe('smuggled identity headers and the worker cookies', () => {
   ];
   const underscored = (h) => Object.keys(h).filter((k) => k.includes('_'));
 
-  for (const path of ['/hub/api/user', '/hub/login?next=%2Fhub%2F', '/user/alice/api/contents']) {
-    test(`with a session, smuggled identity headers never reach the hub at ${path.split('?')[0]}: it sees only alice`, async () => {
+  for (const path of ['/hub/api/user', '/user/alice/api/contents']) {
+    test(`with a session, smuggled identity headers never reach the hub at ${path}: no identity header, no assertion (200)`, async () => {
       for (const [name, value] of SMUGGLED) {
         const r = await send(s.worker, path, jar, { headers: { ...API_HEADERS, [name]: value } });
-        const expected = path.startsWith('/hub/login') ? 302 : 200;
-        assert.equal(r.status, expected, `${name}: ${r.text}`);
+        assert.equal(r.status, 200, `${name}: ${r.text}`);
         const h = s.hub.requests.at(-1).headers;
-        assert.equal(h['x-forwarded-user'], 'alice', name);
-        assert.equal(h['x-forwarded-email'], 'alice@example.edu', name);
-        assert.equal(h['x-forwarded-groups'], 'students', name);
-        assert.equal(h['x-forwarded-admin'], 'false', name);
+        assert.deepEqual(identityHeadersIn(h), [], `${name} reached the hub`);
         assert.deepEqual(underscored(h), [], `${name} reached the hub`);
-        assert.notEqual(h['x-hubgate-assertion'], FORGED, name);
-        const { payload } = await jwtVerify(h['x-hubgate-assertion'], hubJwks, { issuer: s.worker.url, audience: s.hub.url });
-        assert.equal(payload.sub, 'alice');
-        assert.equal(payload.admin, false);
-        if (expected === 302) assert.equal(r.headers.get('x-echo-user'), 'alice', 'the hub logged in alice');
+        assert.equal(s.hub.requests.at(-1).hubUser, 'alice', 'the hub still knows alice by its cookies');
       }
     });
   }
 
-  test('all smuggled headers at once with a session: 200, hub sees only the session identity', async () => {
+  test('with a session, smuggled identity headers at /hub/login: the worker logs in only alice, with its own assertion (302)', async () => {
+    for (const [name, value] of SMUGGLED) {
+      const from = s.hub.requests.length;
+      const r = await send(s.worker, '/hub/login?next=%2Fhub%2F', jar, { headers: { ...API_HEADERS, [name]: value } });
+      assert.equal(r.status, 302, `${name}: ${r.text}`);
+      assert.equal(r.location, '/hub/');
+      const seen = s.hub.requests.slice(from);
+      assert.equal(seen.length, 1, 'only the login subrequest');
+      const h = seen[0].headers;
+      checkHubLogin(assert, seen[0], { user: 'alice', email: 'alice@example.edu', groups: 'students', admin: false, next: '/hub/' });
+      assert.deepEqual(underscored(h), [], `${name} reached the hub`);
+      assert.notEqual(h['x-hubgate-assertion'], FORGED, name);
+      const { payload } = await jwtVerify(h['x-hubgate-assertion'], hubJwks, { issuer: s.worker.url, audience: s.hub.url });
+      assert.equal(payload.sub, 'alice');
+      assert.equal(payload.admin, false);
+      assert.equal(payload.login_path, '/hub/login');
+      assert.equal(r.headers.get('x-echo-user'), null, "the hub's own response headers are not passed on, only its cookies");
+    }
+  });
+
+  test('identity headers never reach /user/...: alice smuggles them on /user/bob/x, the hub sees no identity and no assertion (200)', async () => {
+    const from = s.hub.requests.length;
+    const r = await send(s.worker, '/user/bob/x', jar, {
+      headers: { ...API_HEADERS, ...Object.fromEntries(SMUGGLED.filter(([n]) => !/^X_FORWARDED_USER$/.test(n))), 'x-forwarded-user': 'bob', 'X-Hubgate-Assertion': FORGED },
+    });
+    assert.equal(r.status, 200);
+    const seen = s.hub.requests.slice(from);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].path, '/user/bob/x');
+    assert.deepEqual(identityHeadersIn(seen[0].headers), []);
+    assert.deepEqual(underscored(seen[0].headers), []);
+    assert.deepEqual(s.hub.identityCarriers(from), []);
+    // and a WebSocket to another user's server carries none either
+    const ws = await openWebSocket(`${s.worker.url}/ws/user/bob/api/kernels/k/channels`, jar, { headers: { 'x-forwarded-user': 'bob', 'x-hubgate-assertion': FORGED } });
+    ws.close();
+    assert.deepEqual(s.hub.identityCarriers(from), []);
+  });
+
+  test('all smuggled headers at once with a session: 200, hub sees no identity header', async () => {
     const r = await send(s.worker, '/hub/api/user', jar, { headers: { ...API_HEADERS, ...Object.fromEntries(SMUGGLED.filter(([n]) => !/^X_FORWARDED_USER$/.test(n))) } });
     assert.equal(r.status, 200);
     const h = r.json().headers;
-    assert.equal(h['x-forwarded-user'], 'alice');
-    assert.equal(h['x-forwarded-admin'], 'false');
+    assert.deepEqual(identityHeadersIn(h), []);
     assert.deepEqual(underscored(h), []);
   });
 
@@ -579,9 +642,7 @@ describe('smuggled identity headers and the worker cookies', () => {
       assert.equal(r.status, 200, name);
       const h = s.hub.requests.at(-1).headers;
       assert.equal(h.authorization, 'token abc');
-      for (const k of ['x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-admin', 'x-hubgate-assertion']) {
-        assert.equal(h[k], undefined, `${name} → ${k}`);
-      }
+      assert.deepEqual(identityHeadersIn(h), [], name);
       assert.deepEqual(underscored(h), [], `${name} reached the hub`);
     }
   });
@@ -599,18 +660,18 @@ describe('smuggled identity headers and the worker cookies', () => {
     ].join('; ');
     const r = await send(s.worker, '/user/alice/api/contents', null, { headers: { ...API_HEADERS, cookie } });
     assert.equal(r.status, 200);
-    assert.equal(r.json().headers['x-forwarded-user'], 'alice');
+    assert.deepEqual(identityHeadersIn(r.json().headers), []);
     const got = r.json().headers.cookie ?? '';
     assert.equal(got, 'foo=bar; _xsrf=xsrf-token; jupyterhub-session-id=abc');
     assert.ok(!got.includes(session));
   });
 
-  test("without a session, the worker's cookies are stripped on Authorization pass-through too (200)", async () => {
+  test('without a session, Authorization pass-through carries no cookies at all: neither the worker\'s nor the hub\'s (200)', async () => {
     const r = await send(s.worker, '/hub/api/user', null, {
-      headers: { ...API_HEADERS, authorization: 'token abc', cookie: 'hubgate=garbage; hubgate-oauth-x=1; keep=me' },
+      headers: { ...API_HEADERS, authorization: 'token abc', cookie: 'hubgate=garbage; hubgate-oauth-x=1; keep=me; jupyterhub-session-id=abc' },
     });
     assert.equal(r.status, 200);
-    assert.equal(r.json().headers.cookie, 'keep=me');
+    assert.equal(r.json().headers.cookie, undefined);
   });
 
   test("a login through the real flow: the hub's Cookie header never carries hubgate or flow cookies", async () => {
@@ -623,6 +684,7 @@ describe('smuggled identity headers and the worker cookies', () => {
     for (const req of seen) {
       assert.ok(!/(^|;\s*)(__Host-)?hubgate(-oauth-[^=]*)?=/.test(req.headers.cookie ?? ''), `${req.path}: ${req.headers.cookie}`);
     }
+    assert.equal(hubLogins(s.hub, start)[0].headers.cookie, undefined, 'the hub login carries no browser cookie at all');
   });
 });
 
@@ -713,20 +775,21 @@ describe('identity claims the hub cannot receive as headers (ALLOW_ALL, rogue Id
     assert.deepEqual(r.hubSeen, []);
   });
 
-  test('email claim with CR/LF is dropped: the login completes (200) as alice without x-forwarded-email', async () => {
+  test('email claim with CR/LF is dropped: the login completes (200) as alice, the hub login has no x-forwarded-email', async () => {
     const r = await login({ email: 'alice@example.edu\r\nX-Forwarded-Admin: true' });
     noInjection(r.hubSeen);
-    assert.equal(r.final.status, 200, `every proxied request fails once the session holds this email:\n${trail(r.chain)}`);
-    const h = r.final.json().headers;
-    assert.equal(h['x-forwarded-user'], 'alice');
-    assert.equal(h['x-forwarded-email'], undefined);
+    assert.equal(r.final.status, 200, `the login fails once the identity holds this email:\n${trail(r.chain)}`);
+    const [hubLogin] = hubLogins({ requests: r.hubSeen });
+    checkHubLogin(assert, hubLogin, { user: 'alice' });
+    assert.equal(hubLogin.headers['x-forwarded-email'], undefined);
+    assert.equal(r.final.json().hub_user, 'alice');
   });
 
   test('a group name with CR/LF is dropped: the login completes (200) with the other groups', async () => {
     const r = await login({ groups: ['students', 'x\r\nX-Forwarded-Admin: true'] });
     noInjection(r.hubSeen);
-    assert.equal(r.final.status, 200, `every proxied request fails once the session holds this group:\n${trail(r.chain)}`);
-    assert.equal(r.final.json().headers['x-forwarded-groups'], 'students');
+    assert.equal(r.final.status, 200, `the login fails once the identity holds this group:\n${trail(r.chain)}`);
+    checkHubLogin(assert, hubLogins({ requests: r.hubSeen })[0], { user: 'alice', groups: 'students' });
   });
 
   test('a user with 150 long group names: login completes (200) and the session Set-Cookie stays under 4 KB', async () => {
@@ -817,4 +880,402 @@ describe('misconfigured worker', () => {
   function s_hubRequests() {
     return hub.requests.length;
   }
+});
+
+// ---------------------------------------------------------------------------
+
+describe('one-time store (OAuth state)', () => {
+  let s;
+  let kvStore;
+  const N = 20;
+  before(async () => {
+    s = await startRogueStack();
+    // the explicit, warned KV fallback: no Durable Object bound
+    kvStore = await startWorker({ bindings: { ...s.bindings, ONE_TIME_STORE: 'kv' }, durableObjects: null });
+    s.workers.push(kvStore);
+  });
+  after(() => s?.close());
+
+  test(`${N} concurrent callbacks with one state give exactly one session (OAuth, Durable Object store: one 302, ${N - 1} × 400)`, async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar, '/hub/race');
+    const cookie = jar.header(callbackUrl);
+    const tokensBefore = s.rogue.stats.token.length;
+    const hubBefore = s.hub.requests.length;
+    const rs = await Promise.all(
+      Array.from({ length: N }, () => send(s.worker, `${callbackUrl.pathname}${callbackUrl.search}`, null, { headers: { ...NAV_HEADERS, cookie } })),
+    );
+    const statuses = rs.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [302, ...Array(N - 1).fill(400)], `statuses: ${statuses.join(',')}`);
+    const sessions = rs.filter((r) => setCookieFor(r.setCookies, SESSION_COOKIE).some((c) => !/Max-Age=0/i.test(c)));
+    assert.equal(sessions.length, 1, 'exactly one session minted');
+    assert.equal(sessions[0].location, '/hub/race');
+    assert.equal(s.rogue.stats.token.length - tokensBefore, 1, 'the code is redeemed once');
+    assert.equal(hubLogins(s.hub, hubBefore).length, 1, 'one hub login');
+    assert.equal(s.hub.requests.length - hubBefore, 1, 'nothing else reached the hub');
+    const replays = await waitForLog(s.worker, (l) => l.kind === 'oauth' && /already used/.test(l.detail ?? ''));
+    assert.ok(replays, 'the refused ones are logged as an already used state');
+  });
+
+  test('with ONE_TIME_STORE=kv and NONCES bound, a replayed callback (flow cookie restored) is still refused sequentially (400)', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(kvStore, jar);
+    const [name] = flowCookies(jar);
+    const value = jar.get(name);
+    const first = await hit(kvStore, callbackUrl, jar);
+    assert.equal(first.status, 302, first.text);
+    const before = s.rogue.stats.token.length;
+    const hubBefore = s.hub.requests.length;
+    const replay = await send(kvStore, `${callbackUrl.pathname}${callbackUrl.search}`, null, { headers: { ...NAV_HEADERS, cookie: `${name}=${value}` } });
+    assert.equal(replay.status, 400);
+    assert.equal(s.rogue.stats.token.length, before, 'the replayed code is not sent to the IdP');
+    assert.equal(s.hub.requests.length, hubBefore, 'nothing reached the hub');
+    assert.deepEqual(setCookieFor(replay.setCookies, SESSION_COOKIE), []);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('a worker without a one-time store', () => {
+  let hub;
+  let noStore;
+  let kvWithoutNonces;
+  let control;
+  const secret = randomSecret();
+  const bindings = () => ({
+    HUB_ORIGIN: hub.url,
+    SESSION_SECRET: secret,
+    OAUTH_CLIENT_ID: 'c',
+    OAUTH_CLIENT_SECRET: 's',
+    OAUTH2_AUTHORIZE_URL: 'http://127.0.0.1:9/a',
+    OAUTH2_TOKEN_URL: 'http://127.0.0.1:9/t',
+    OAUTH2_USERDATA_URL: 'http://127.0.0.1:9/u',
+    ALLOW_ALL: 'true',
+  });
+  before(async () => {
+    hub = await startHubEcho();
+    noStore = await startWorker({ bindings: bindings(), durableObjects: null });
+    kvWithoutNonces = await startWorker({ bindings: { ...bindings(), ONE_TIME_STORE: 'kv' }, durableObjects: null, kv: ['JWKS_CACHE'] });
+    control = await startWorker({ bindings: bindings() });
+  });
+  after(async () => {
+    for (const w of [noStore, kvWithoutNonces, control]) await w?.close();
+    await hub?.close();
+  });
+
+  const ROUTES = [
+    ['GET', '/_hubgate/health'],
+    ['GET', '/_hubgate/jwks.json'],
+    ['GET', '/hub/login'],
+    ['GET', '/hub/oauth_login?next=%2Fhub%2F'],
+    ['GET', '/hub/oauth_callback?code=x&state=y'],
+    ['GET', '/hub/logout'],
+    ['POST', '/hub/logout'],
+    ['GET', '/hub/lti13/config'],
+    ['POST', '/hub/lti13/oauth_callback'],
+    ['GET', '/hub/home'],
+    ['GET', '/user/alice/lab'],
+    ['POST', '/user/alice/api/kernels'],
+  ];
+
+  test('without a one-time store every route answers 500 and the log names ONE_TIME', async () => {
+    const session = mintSession({ secret, origin: noStore.url, sub: 'alice' });
+    const mark = logMark(noStore);
+    for (const [method, p] of ROUTES) {
+      for (const headers of [NAV_HEADERS, { ...API_HEADERS, authorization: 'token abc', cookie: `${SESSION_COOKIE}=${session}` }]) {
+        const r = await send(noStore, p, null, { method, headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) }, body: method === 'POST' ? 'state=x&id_token=y' : undefined });
+        assert.equal(r.status, 500, `${method} ${p}: ${r.status}`);
+        assert.ok(!r.text.includes('ONE_TIME'), 'the page stays generic');
+      }
+    }
+    const line = await waitForLog(noStore, (l) => l.event === 'error' && l.kind === 'config', { from: mark });
+    assert.ok(line, `no config error logged:\n${noStore.logs.join('\n')}`);
+    assert.equal(line.status, '500');
+    assert.match(line.detail, /ONE_TIME/);
+    assert.equal(hub.requests.length, 0, 'nothing reached the hub');
+  });
+
+  test('ONE_TIME_STORE=kv without KV NONCES answers 500 and the log names NONCES', async () => {
+    const mark = logMark(kvWithoutNonces);
+    const r = await send(kvWithoutNonces, '/hub/oauth_login', null, { headers: API_HEADERS });
+    assert.equal(r.status, 500);
+    const line = await waitForLog(kvWithoutNonces, (l) => l.event === 'error' && l.kind === 'config', { from: mark });
+    assert.ok(line);
+    assert.match(line.detail, /NONCES/);
+    assert.equal(hub.requests.length, 0);
+  });
+
+  test('control: the same bindings with the ONE_TIME Durable Object bound run (health 200, login 302)', async () => {
+    const h = await send(control, '/_hubgate/health', null, { headers: API_HEADERS });
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.json(), { status: 'ok' });
+    const l = await send(control, '/hub/oauth_login?next=%2Fhub%2F', null, { headers: NAV_HEADERS });
+    assert.equal(l.status, 302);
+    assert.equal(new URL(l.location).origin, 'http://127.0.0.1:9');
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('the hub refuses the worker\'s login', () => {
+  let s;
+  let deadHub;
+  before(async () => {
+    s = await startRogueStack();
+    deadHub = await s.addWorker({ HUB_ORIGIN: 'http://127.0.0.1:9' });
+  });
+  after(() => {
+    s?.hub.setLoginAnswer(null);
+    return s?.close();
+  });
+
+  async function callbackWhileHubAnswers(status, worker = s.worker) {
+    s.hub.setLoginAnswer(status);
+    try {
+      const jar = cookieJar();
+      const { callbackUrl } = await loginUntilCallback(worker, jar, '/hub/x');
+      const from = s.hub.requests.length;
+      const mark = logMark(worker);
+      const r = await hit(worker, callbackUrl, jar);
+      return { r, jar, seen: s.hub.requests.slice(from), mark };
+    } finally {
+      s.hub.setLoginAnswer(null);
+    }
+  }
+  const noSession = ({ r, jar }) => {
+    assert.equal(r.location, null, 'no redirect to next');
+    assert.deepEqual(setCookieFor(r.setCookies, SESSION_COOKIE), [], 'no session');
+    assert.equal(jar.get(SESSION_COOKIE), undefined);
+    for (const name of ['jupyterhub-hub-login', 'jupyterhub-session-id', '_xsrf']) {
+      assert.ok(setCookieFor(r.setCookies, name).every(isDeletion), `${name} set: ${r.setCookies.join(' | ')}`);
+    }
+    assert.deepEqual(flowCookies(jar), [], 'the flow cookie is cleared');
+  };
+
+  test('hub login answering 500 → 502 at the callback, no session', async () => {
+    const out = await callbackWhileHubAnswers(500);
+    assert.equal(out.r.status, 502, out.r.text);
+    noSession(out);
+    assert.equal(hubLogins({ requests: out.seen }).length, 1);
+    const line = await waitForLog(s.worker, (l) => l.kind === 'session_start' && /500/.test(l.detail ?? ''), { from: out.mark });
+    assert.ok(line, 'logged with the hub status');
+  });
+
+  test('hub login answering 403 → 403 at the callback, no session', async () => {
+    const out = await callbackWhileHubAnswers(403);
+    assert.equal(out.r.status, 403, out.r.text);
+    noSession(out);
+  });
+
+  test('hub login answering 200 (no redirect, so no login) → 502 at the callback, no session', async () => {
+    const out = await callbackWhileHubAnswers(200);
+    assert.equal(out.r.status, 502, out.r.text);
+    noSession(out);
+  });
+
+  test('hub unreachable at the login → 502 at the callback, no session', async () => {
+    const out = await callbackWhileHubAnswers(null, deadHub);
+    assert.equal(out.r.status, 502, out.r.text);
+    noSession(out);
+  });
+
+  test('/hub/login with a session while the hub refuses → 502, nothing set', async () => {
+    const token = mintSession({ secret: s.secret, origin: s.worker.url, sub: 'alice' });
+    s.hub.setLoginAnswer(500);
+    try {
+      const r = await send(s.worker, '/hub/login?next=%2Fhub%2Fhome', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+      assert.equal(r.status, 502, r.text);
+      assert.equal(r.location, null);
+      assert.deepEqual(r.setCookies.filter((c) => !isDeletion(c)), []);
+    } finally {
+      s.hub.setLoginAnswer(null);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('session cookie variants on https (Miniflare serving https on 127.0.0.1)', () => {
+  let s;
+  let w;
+  const HOST_COOKIE = '__Host-hubgate';
+  before(async () => {
+    s = await startRogueStack();
+    w = await startWorker({ bindings: s.bindings, https: true });
+    s.workers.push(w);
+  });
+  after(() => s?.close());
+
+  test('logout deletes both session cookie variants (SameSite=Lax and SameSite=None; Secure; Partitioned) and calls the hub', async () => {
+    assert.match(w.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const token = mintSession({ secret: s.secret, origin: w.url, sub: 'alice' });
+    const calls = s.hub.requestsTo('/hub/logout').length;
+    const out = await send(w, '/hub/logout', null, { headers: { ...NAV_HEADERS, cookie: `${HOST_COOKIE}=${token}; jupyterhub-session-id=abc` } });
+    assert.equal(out.status, 200, out.text);
+    const cleared = setCookieFor(out.setCookies, HOST_COOKIE);
+    assert.equal(cleared.length, 2, out.setCookies.join('\n'));
+    assert.ok(cleared.every(isDeletion), cleared.join('\n'));
+    for (const c of cleared) {
+      assert.match(c, /;\s*Secure/i);
+      assert.match(c, /;\s*HttpOnly/i);
+      assert.match(c, /;\s*Path=\/(;|$)/);
+    }
+    assert.equal(cleared.filter((c) => /SameSite=Lax/i.test(c) && !/Partitioned/i.test(c)).length, 1, 'the top-level variant');
+    assert.equal(cleared.filter((c) => /SameSite=None/i.test(c) && /Partitioned/i.test(c)).length, 1, 'the LMS-frame variant');
+    assert.equal(s.hub.requestsTo('/hub/logout').length, calls + 1);
+    const call = s.hub.requestsTo('/hub/logout').at(-1);
+    assert.deepEqual(identityHeadersIn(call.headers), []);
+    assert.equal(call.headers.cookie, 'jupyterhub-session-id=abc');
+  });
+
+  test('an OAuth login on https sets __Host-hubgate SameSite=Lax and deletes the partitioned variant', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(w, jar, '/hub/home');
+    const r = await hit(w, callbackUrl, jar);
+    assert.equal(r.status, 302, r.text);
+    assert.equal(r.location, '/hub/home');
+    const mine = setCookieFor(r.setCookies, HOST_COOKIE);
+    const set = mine.filter((c) => !isDeletion(c));
+    assert.equal(set.length, 1, mine.join('\n'));
+    assert.match(set[0], /SameSite=Lax/i);
+    assert.match(set[0], /;\s*Secure/i);
+    const deleted = mine.filter(isDeletion);
+    assert.equal(deleted.length, 1, mine.join('\n'));
+    assert.match(deleted[0], /SameSite=None/i);
+    assert.match(deleted[0], /Partitioned/i);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('malformed state values', () => {
+  let s;
+  before(async () => {
+    s = await startRogueStack();
+  });
+  after(() => s?.close());
+
+  test('a state cut inside a multi-byte character is 400 and the isolate keeps serving', async () => {
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(s.worker, jar, '/hub/after');
+    const state = callbackUrl.searchParams.get('state');
+    const mark = logMark(s.worker);
+    const before = s.hub.requests.length;
+    // the flow cookie is named by the state's first 16 characters: put a
+    // two-, three- and four-byte character across that boundary, or make the
+    // whole state multi-byte, or send bytes that are not UTF-8 at all
+    const bad = [
+      `${state.slice(0, 15)}é${state.slice(15)}`,
+      `${state.slice(0, 15)}€${state.slice(16)}`,
+      `${state.slice(0, 14)}😀${state.slice(14)}`,
+      'é'.repeat(40),
+      '😀'.repeat(20),
+    ];
+    for (const b of bad) {
+      const u = new URL(callbackUrl);
+      u.searchParams.set('state', b);
+      const r = await hit(s.worker, u, jar);
+      assert.equal(r.status, 400, `${JSON.stringify(b)}: ${r.status} ${r.text.slice(0, 200)}`);
+    }
+    for (const raw of ['%C3', `${state.slice(0, 15)}%C3%A9%FF${state.slice(15)}`, '%F0%9F%98']) {
+      const r = await send(s.worker, `${callbackUrl.pathname}?code=x&state=${raw}`, jar, { headers: NAV_HEADERS });
+      assert.equal(r.status, 400, `${raw}: ${r.status}`);
+    }
+    assert.equal(s.hub.requests.length, before);
+    // each failed callback ended its flow (the cookie named like the state is cleared)
+    assert.deepEqual(flowCookies(jar), []);
+    // the same worker still serves: health, and a new login completes
+    const h = await send(s.worker, '/_hubgate/health', null, { headers: API_HEADERS });
+    assert.equal(h.status, 200);
+    const again = await loginUntilCallback(s.worker, jar, '/hub/after');
+    const ok = await hit(s.worker, again.callbackUrl, jar);
+    assert.equal(ok.status, 302, ok.text);
+    assert.equal(ok.location, '/hub/after');
+    await new Promise((r) => setTimeout(r, 100));
+    const crashed = s.worker.logs.slice(mark).filter((l) => /panicked|RuntimeError|Reinitializing|Critical|unreachable/i.test(l));
+    assert.deepEqual(crashed, [], 'no panic or wasm reinitialisation');
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('issuer identifiers are compared exactly (rogue IdP whose issuer ends in /)', () => {
+  let s;
+  let plain;
+  before(async () => {
+    s = await startRogueStack({ rogueOptions: { trailingSlash: true } });
+    // s.worker: OIDC_ISSUER = the provider's issuer, with its trailing slash
+    plain = await s.addWorker({ OIDC_ISSUER: s.rogue.issuer.replace(/\/$/, '') });
+  });
+  after(() => s?.close());
+
+  test("OIDC_ISSUER ending in '/' works when the provider's issuer ends in '/' (callback 302, hub login as alice)", async () => {
+    assert.ok(s.rogue.issuer.endsWith('/'));
+    const jar = cookieJar();
+    const from = s.hub.requests.length;
+    const { chain, final } = await oidcLogin(s.worker, s.rogue, 'alice', jar, '/hub/home');
+    assert.equal(callbackEntry(chain)?.status, 302, trail(chain));
+    assert.equal(final.status, 200, trail(chain));
+    checkHubLogin(assert, hubLogins(s.hub, from)[0], { user: 'alice', next: '/hub/home' });
+  });
+
+  test("OIDC_ISSUER without the provider's trailing '/' → 502 at /hub/oauth_login, no redirect to the IdP", async () => {
+    const before = s.rogue.stats.count('/authorize');
+    const r = await send(plain, '/hub/oauth_login?next=%2Fhub%2F', cookieJar(), { headers: NAV_HEADERS });
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.location, null);
+    assert.equal(s.rogue.stats.count('/authorize'), before);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('a hub that does not answer the worker within 5 s', { concurrency: true }, () => {
+  let s;
+  let slowLogout;
+  let slowLogin;
+  before(async () => {
+    s = await startRogueStack();
+    // one hub per case, so the two delays do not meet
+    slowLogout = await startHubEcho();
+    slowLogin = await startHubEcho();
+    slowLogout.setDelay('/hub/logout', 7000);
+    slowLogin.setDelay('/hub/login', 7000);
+  });
+  after(async () => {
+    await s?.close();
+    await slowLogout?.close();
+    await slowLogin?.close();
+  });
+
+  test('logout while the hub hangs: 200 signed-out after the 5 s timeout, session cleared, logged as hub_logout_failed', async () => {
+    const w = await s.addWorker({ HUB_ORIGIN: slowLogout.url });
+    const token = mintSession({ secret: s.secret, origin: w.url, sub: 'alice' });
+    const mark = logMark(w);
+    const t0 = Date.now();
+    const r = await send(w, '/hub/logout', null, { headers: { ...NAV_HEADERS, cookie: `${SESSION_COOKIE}=${token}` } });
+    const ms = Date.now() - t0;
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.text, /signed out/i);
+    assert.ok(ms >= 4500 && ms < 6900, `answered after ${ms} ms`);
+    assert.ok(setCookieFor(r.setCookies, SESSION_COOKIE).every(isDeletion));
+    assert.equal(setCookieFor(r.setCookies, SESSION_COOKIE).length, 1);
+    const line = await waitForLog(w, (l) => l.event === 'hub_logout_failed', { from: mark });
+    assert.ok(line, 'the timed-out hub logout is logged');
+    assert.match(line.detail, /timed out after 5000 ms/);
+    assert.deepEqual(identityHeadersIn(slowLogout.requestsTo('/hub/logout').at(-1).headers), []);
+  });
+
+  test('callback while the hub login hangs: 502 after the 5 s timeout, no session', async () => {
+    const w = await s.addWorker({ HUB_ORIGIN: slowLogin.url });
+    const jar = cookieJar();
+    const { callbackUrl } = await loginUntilCallback(w, jar, '/hub/x');
+    const t0 = Date.now();
+    const r = await hit(w, callbackUrl, jar);
+    const ms = Date.now() - t0;
+    assert.equal(r.status, 502, r.text);
+    assert.ok(ms >= 4500 && ms < 6900, `answered after ${ms} ms`);
+    assert.deepEqual(setCookieFor(r.setCookies, SESSION_COOKIE), []);
+    assert.equal(jar.get(SESSION_COOKIE), undefined);
+  });
 });

@@ -27,7 +27,7 @@ describe('bounded fetches to the IdP', { concurrency: true }, () => {
     const cb = callbackEntry(chain);
     assert.ok(cb, trail(chain));
     assert.equal(cb.status, 502, trail(chain));
-    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth_callback', { from: mark });
+    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth' && l.path === '/hub/oauth_callback', { from: mark });
     assert.match(line.detail, /larger than 131072 bytes/);
   });
 
@@ -36,7 +36,7 @@ describe('bounded fetches to the IdP', { concurrency: true }, () => {
     const cb = callbackEntry(chain);
     assert.ok(cb, trail(chain));
     assert.equal(cb.status, 502, trail(chain));
-    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth_callback', { from: mark });
+    const line = await waitForLog(s.worker, (l) => l.kind === 'oauth' && l.path === '/hub/oauth_callback', { from: mark });
     assert.match(line.detail, /timed out after 5000 ms/);
   });
 

@@ -4,11 +4,12 @@
 // up to (but not into) the callback, and wait for log lines.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import { generateKeyPair, exportJWK } from 'jose';
 import { startIdp } from './idp.mjs';
 import { startRogueIdp } from './rogue-idp.mjs';
-import { startHubEcho } from './hub-echo.mjs';
+import { startHubEcho, IDENTITY_HEADERS } from './hub-echo.mjs';
 import { startWorker, follow } from './worker.mjs';
 
 /** Session cookie name on loopback http (on https it is `__Host-hubgate`). */
@@ -141,12 +142,17 @@ async function closeStack(stack) {
  * fetch-compatible client over node:http that sends exactly the headers it is
  * given. Node's global fetch (undici) overwrites `Sec-Fetch-Mode` with `cors`,
  * so a browser navigation (`Sec-Fetch-Mode: navigate`) can only be simulated
- * this way. Never follows redirects. Usable as `follow(httpFetch, …)`.
+ * this way. Never follows redirects. Usable as `follow(httpFetch, …)`. Also
+ * speaks https to a loopback worker started with `https: true` (its
+ * certificate is self-signed and not verified).
  * @returns {Promise<Response>}
  */
 export function httpFetch(url, { method = 'GET', headers = {}, body } = {}) {
   const u = new URL(url);
-  if (u.protocol !== 'http:') return Promise.reject(new Error(`httpFetch: only http, got ${u.href}`));
+  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname);
+  if (u.protocol !== 'http:' && !(u.protocol === 'https:' && loopback)) {
+    return Promise.reject(new Error(`httpFetch: only http, or https on loopback, got ${u.href}`));
+  }
   const h = {};
   for (const [k, v] of headers instanceof Headers ? headers.entries() : Object.entries(headers)) h[k.toLowerCase()] = v;
   let payload;
@@ -157,7 +163,9 @@ export function httpFetch(url, { method = 'GET', headers = {}, body } = {}) {
     return Promise.reject(new TypeError('httpFetch: body must be a string or bytes'));
   }
   return new Promise((resolve, reject) => {
-    const req = http.request(u, { method, headers: h, agent: false }, (res) => {
+    // https only on loopback, to a worker started with `https: true` (Miniflare's self-signed certificate)
+    const tls = u.protocol === 'https:' ? { rejectUnauthorized: false } : {};
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method, headers: h, agent: false, ...tls }, (res) => {
       const out = new Headers();
       const raw = res.rawHeaders;
       for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i], raw[i + 1]);
@@ -336,3 +344,35 @@ export function correlationId(text) {
 
 /** Index to pass as `from` so only lines logged after this point are searched. */
 export const logMark = (worker) => worker.jsonLogs().length;
+
+// ---------------------------------------------------------------------------
+// What reached the hub
+
+export { IDENTITY_HEADERS };
+
+/** Identity-carrying header names (any case, `_` for `-`) present in a request's headers. */
+export function identityHeadersIn(headers) {
+  return Object.keys(headers ?? {}).filter((k) => IDENTITY_HEADERS.includes(k.toLowerCase().replace(/_/g, '-')));
+}
+
+/** The echo hub's recorded login subrequests (GET <base>hub/login) since index `from` of hub.requests. */
+export function hubLogins(hub, from = 0) {
+  return hub.requests.slice(from).filter((r) => r.path.endsWith('/hub/login') && !r.upgrade);
+}
+
+/**
+ * Checks a login subrequest the worker sent to the echo hub: a GET to
+ * <base>hub/login?next=<next> with the identity headers and no browser cookies.
+ */
+export function checkHubLogin(assert, req, { user, email, groups, admin = false, next, base = '/' } = {}) {
+  assert.ok(req, 'the worker sent its login subrequest to the hub');
+  assert.equal(req.method, 'GET');
+  assert.equal(req.path, `${base}hub/login`);
+  if (next !== undefined) assert.equal(req.query.next, next);
+  assert.equal(req.headers.cookie, undefined, `no browser cookie on the hub login: ${req.headers.cookie}`);
+  if (user !== undefined) assert.equal(req.headers['x-forwarded-user'], user);
+  if (email !== undefined) assert.equal(req.headers['x-forwarded-email'], email);
+  if (groups !== undefined) assert.equal(req.headers['x-forwarded-groups'], groups);
+  assert.equal(req.headers['x-forwarded-admin'], String(admin));
+  assert.equal(req.loggedIn, user, 'the hub logged the user in');
+}

@@ -117,6 +117,7 @@ export async function startRogueIdp({
   username = 'alice',
   users = DEMO_USERS,
   jwksCacheControl = 'public, max-age=300',
+  trailingSlash = false,
 } = {}) {
   if (!(scenario in SCENARIOS)) throw new Error(`unknown scenario ${scenario}`);
   const stats = makeStats();
@@ -140,7 +141,10 @@ export async function startRogueIdp({
     });
   });
   const bound = await listen(server, port);
-  const issuer = `http://127.0.0.1:${bound}`;
+  // `trailingSlash`: the issuer identifier is the origin with a '/' at the end
+  // (as some providers publish it); the endpoints stay under the origin.
+  const origin = `http://127.0.0.1:${bound}`;
+  const issuer = trailingSlash ? `${origin}/` : origin;
 
   function claimsFor(entry) {
     const now = Math.floor(Date.now() / 1000);
@@ -222,10 +226,10 @@ export async function startRogueIdp({
   function discovery() {
     return {
       issuer: current === 'discovery-wrong-issuer' ? 'http://127.0.0.1:1/other-issuer' : issuer,
-      authorization_endpoint: `${issuer}/authorize`,
-      token_endpoint: `${issuer}/token`,
-      userinfo_endpoint: `${issuer}/userinfo`,
-      jwks_uri: `${issuer}/jwks`,
+      authorization_endpoint: `${origin}/authorize`,
+      token_endpoint: `${origin}/token`,
+      userinfo_endpoint: `${origin}/userinfo`,
+      jwks_uri: `${origin}/jwks`,
       response_types_supported: ['code'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256'],
@@ -356,7 +360,7 @@ export async function startRogueIdp({
 
   return {
     issuer,
-    url: issuer,
+    url: origin,
     port: bound,
     clientId,
     clientSecret,

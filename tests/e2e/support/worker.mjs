@@ -10,6 +10,8 @@ import { IDP_COOKIE_NAMES } from './users.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export const DEFAULT_SCRIPT = path.join(REPO_ROOT, 'build', 'worker', 'shim.mjs');
+/** The one-time store the worker requires (wrangler.toml: ONE_TIME → class OneTime, a SQLite-backed class). */
+export const DEFAULT_DURABLE_OBJECTS = Object.freeze({ ONE_TIME: Object.freeze({ className: 'OneTime', useSQLite: true }) });
 
 /**
  * Start the worker in workerd.
@@ -21,6 +23,12 @@ export const DEFAULT_SCRIPT = path.join(REPO_ROOT, 'build', 'worker', 'shim.mjs'
  * @param {string} [opts.compatibilityDate]
  * @param {boolean} [opts.verbose] echo workerd's stdout/stderr (also HUBGATE_E2E_VERBOSE=1)
  * @param {Record<string, Function>} [opts.serviceBindings] service bindings (e.g. HUB) as Node request handlers
+ * @param {boolean} [opts.https] serve https on 127.0.0.1 with Miniflare's built-in self-signed
+ *   certificate (the worker then sees https URLs: `__Host-` cookies, both SameSite variants);
+ *   talk to it with httpFetch/send from oauth-helpers.mjs, which accept that certificate on loopback
+ * @param {Record<string, string|object>|null} [opts.durableObjects] Durable Object bindings; default
+ *   `{ ONE_TIME: { className: 'OneTime', useSQLite: true } }` (the one-time store the worker requires,
+ *   declared as in wrangler.toml); `null` or `{}` binds none
  * @returns {Promise<{url:string, port:number, mf:any, logs:string[], fetch(p:string, init?:RequestInit):Promise<Response>, kv(name:string):Promise<any>, close():Promise<void>}>}
  */
 export async function startWorker({
@@ -31,6 +39,8 @@ export async function startWorker({
   compatibilityDate = '2025-09-01',
   verbose = process.env.HUBGATE_E2E_VERBOSE === '1',
   serviceBindings,
+  durableObjects = DEFAULT_DURABLE_OBJECTS,
+  https = false,
 } = {}) {
   if (!fs.existsSync(scriptPath)) {
     throw new Error(`${scriptPath} not found: run \`npm run build\` first`);
@@ -61,9 +71,11 @@ export async function startWorker({
     compatibilityDate,
     bindings,
     kvNamespaces: kv,
+    ...(durableObjects && Object.keys(durableObjects).length ? { durableObjects: structuredClone(durableObjects) } : {}),
     ...(serviceBindings ? { serviceBindings } : {}),
     host: '127.0.0.1',
     port,
+    ...(https ? { https: true } : {}),
     cf: false,
     log: new Log(verbose ? LogLevel.DEBUG : LogLevel.NONE),
     handleRuntimeStdio(stdout, stderr) {
@@ -78,7 +90,7 @@ export async function startWorker({
     await mf.dispose().catch(() => {});
     throw err;
   }
-  const url = ready.origin; // http://127.0.0.1:<port>
+  const url = ready.origin; // http(s)://127.0.0.1:<port>
 
   return {
     url,
@@ -87,6 +99,7 @@ export async function startWorker({
     logs,
     /** Real HTTP fetch to the worker; never follows redirects unless init.redirect says so. */
     fetch(p, init = {}) {
+      if (https) return Promise.reject(new Error('an https worker: use httpFetch/send from oauth-helpers.mjs'));
       return fetch(new URL(p, url), { redirect: 'manual', ...init });
     },
     kv(name) {
