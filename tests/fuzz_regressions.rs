@@ -17,7 +17,10 @@ fn files(dir: &Path) -> Vec<PathBuf> {
             d.filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.is_file())
-                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -51,7 +54,12 @@ fn replay(target: &str, kind: &str) -> usize {
             failed.push(format!("{}: {msg}", path.display()));
         }
     }
-    assert!(failed.is_empty(), "{target}: {} failing:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{target}: {} failing:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
     inputs.len()
 }
 
@@ -87,11 +95,16 @@ fn every_target_has_a_test_and_a_fuzz_target() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     for (name, _) in checks::TARGETS {
         assert!(
-            root.join("fuzz_targets").join(format!("{name}.rs")).is_file(),
+            root.join("fuzz_targets")
+                .join(format!("{name}.rs"))
+                .is_file(),
             "fuzz/fuzz_targets/{name}.rs"
         );
     }
-    assert_eq!(files(&root.join("fuzz_targets")).len(), checks::TARGETS.len());
+    assert_eq!(
+        files(&root.join("fuzz_targets")).len(),
+        checks::TARGETS.len()
+    );
 }
 
 /// `HUBGATE_WRITE_SEEDS=1 cargo test --test fuzz_regressions write_seeds`

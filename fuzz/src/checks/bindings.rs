@@ -58,7 +58,11 @@ const FREE_FORM: &[&str] = &[
 ];
 
 fn canary(len: usize) -> String {
-    "CANARY".chars().chain(std::iter::repeat('q')).take(len).collect()
+    "CANARY"
+        .chars()
+        .chain(std::iter::repeat('q'))
+        .take(len)
+        .collect()
 }
 
 /// The same bindings with every free-form secret replaced by a canary,
@@ -84,7 +88,11 @@ fn key_material(env: &BTreeMap<String, String>) -> Vec<String> {
     for name in SECRETS.iter().filter(|n| !FREE_FORM.contains(n)) {
         let Some(v) = set(env, name) else { continue };
         if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(&v) {
-            if let Some(d) = m.get("d").and_then(|d| d.as_str()).filter(|d| d.len() >= 16) {
+            if let Some(d) = m
+                .get("d")
+                .and_then(|d| d.as_str())
+                .filter(|d| d.len() >= 16)
+            {
                 out.push(d.to_string());
             }
         }
@@ -178,7 +186,10 @@ fn outcome(env: &BTreeMap<String, String>, secrets: &[String]) {
             if let Some(l) = &cfg.lti {
                 assert!(!l.platforms.is_empty(), "LTI on without a platform");
                 for p in &l.platforms {
-                    assert!(secure_url(p.authorize_url.as_str()), "platform authorize URL");
+                    assert!(
+                        secure_url(p.authorize_url.as_str()),
+                        "platform authorize URL"
+                    );
                     assert!(secure_url(p.jwks_url.as_str()), "platform JWKS URL");
                     assert!(!p.client_ids.is_empty(), "platform without client id");
                 }

@@ -538,7 +538,9 @@ impl Io for FuzzIo {
         let c = self.counter.get().wrapping_add(1);
         self.counter.set(c);
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(31).wrapping_add((c as u8).wrapping_mul(7));
+            *b = (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add((c as u8).wrapping_mul(7));
         }
     }
     fn log(&self, line: &str) {

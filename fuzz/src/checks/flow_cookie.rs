@@ -68,9 +68,8 @@ pub fn genuine() -> &'static [Genuine] {
 /// RFC 6265 `token`: visible ASCII minus separators.
 pub fn is_cookie_name(n: &str) -> bool {
     !n.is_empty()
-        && n.bytes().all(|b| {
-            b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
-        })
+        && n.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 pub fn run(data: &[u8]) {
@@ -82,7 +81,9 @@ pub fn run(data: &[u8]) {
         FlowKind::Oauth
     };
     let (state, rest) = super::input::first_line(rest);
-    let state = state.replace("{oauth}", OAUTH_STATE).replace("{lti}", LTI_STATE);
+    let state = state
+        .replace("{oauth}", OAUTH_STATE)
+        .replace("{lti}", LTI_STATE);
     let lines: Vec<String> = super::input::lines(rest);
     let headers = Headers(lines.into_iter().map(|l| ("Cookie".into(), l)).collect());
 

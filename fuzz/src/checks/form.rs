@@ -23,7 +23,11 @@ pub fn run(data: &[u8]) {
     let encoded = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&pairs)
         .finish();
-    assert_eq!(form_pairs(encoded.as_bytes()), pairs, "form pairs round trip");
+    assert_eq!(
+        form_pairs(encoded.as_bytes()),
+        pairs,
+        "form pairs round trip"
+    );
 
     match Initiation::parse(&pairs) {
         Ok(i) => {
@@ -34,8 +38,14 @@ pub fn run(data: &[u8]) {
                 first(&pairs, "target_link_uri")
             );
             assert_eq!(i.client_id.as_deref(), first(&pairs, "client_id"));
-            assert_eq!(i.lti_message_hint.as_deref(), first(&pairs, "lti_message_hint"));
-            assert_eq!(i.lti_deployment_id.as_deref(), first(&pairs, "lti_deployment_id"));
+            assert_eq!(
+                i.lti_message_hint.as_deref(),
+                first(&pairs, "lti_message_hint")
+            );
+            assert_eq!(
+                i.lti_deployment_id.as_deref(),
+                first(&pairs, "lti_deployment_id")
+            );
         }
         Err(e) => {
             assert_eq!(e.status(), 400);

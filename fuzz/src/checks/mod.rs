@@ -57,7 +57,10 @@ pub fn finding(id: &str, ok: bool, what: impl FnOnce() -> String) -> bool {
 }
 
 /// Every target by name, in the order `scripts/fuzz.sh` runs them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's check: decode the input, panic when an invariant breaks.
+pub type Check = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Check)] = &[
     ("bindings", bindings::run),
     ("request_cookies", request_cookies::run),
     ("session_cookie", session_cookie::run),

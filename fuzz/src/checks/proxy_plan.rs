@@ -71,9 +71,18 @@ fn worker_cookie_in(header: &str) -> bool {
 }
 
 /// The proxy's promises for `plan` of `req`; `passage` when known.
-pub fn check_plan(s: &ProxySettings, req: &IncomingRequest, p: &ProxyPlan, passage: Option<Passage>) {
+pub fn check_plan(
+    s: &ProxySettings,
+    req: &IncomingRequest,
+    p: &ProxyPlan,
+    passage: Option<Passage>,
+) {
     let hub = url::Url::parse(&p.url).expect("plan URL parses");
-    assert_eq!(hub.origin(), s.hub_origin.origin(), "proxied off the hub origin");
+    assert_eq!(
+        hub.origin(),
+        s.hub_origin.origin(),
+        "proxied off the hub origin"
+    );
     assert_eq!(hub.path(), req.url.path(), "path changed");
     assert_eq!(hub.query(), req.url.query(), "query changed");
     let websocket = req
@@ -101,19 +110,31 @@ pub fn check_plan(s: &ProxySettings, req: &IncomingRequest, p: &ProxyPlan, passa
     let mut cookie_headers = 0;
     for (name, value) in &p.headers.0 {
         let n = norm(name);
-        assert!(!identity.contains(&n), "identity header {name:?} reached the hub");
-        assert!(!FORWARDING.contains(&n.as_str()), "{name:?} reached the hub");
+        assert!(
+            !identity.contains(&n),
+            "identity header {name:?} reached the hub"
+        );
+        assert!(
+            !FORWARDING.contains(&n.as_str()),
+            "{name:?} reached the hub"
+        );
         assert!(!n.starts_with("cf-"), "{name:?} reached the hub");
         if n.starts_with("x-forwarded-") {
             assert!(
-                ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"].contains(&name.as_str()),
+                ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"]
+                    .contains(&name.as_str()),
                 "client's {name:?} reached the hub"
             );
         }
         // The worker's own headers are new on this hop: `Connection` in the
         // client's request does not name them.
-        let own = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Cookie"]
-            .contains(&name.as_str())
+        let own = [
+            "X-Forwarded-For",
+            "X-Forwarded-Proto",
+            "X-Forwarded-Host",
+            "Cookie",
+        ]
+        .contains(&name.as_str())
             || (name == "Origin" && *value == s.hub_origin_str());
         if !own && (HOP.contains(&n.as_str()) || connection_named.contains(&n)) {
             assert!(
@@ -130,7 +151,10 @@ pub fn check_plan(s: &ProxySettings, req: &IncomingRequest, p: &ProxyPlan, passa
                 .get_all("cookie")
                 .any(|c| c.chars().any(char::is_control));
             if clean {
-                assert!(!worker_cookie_in(value), "a worker cookie reached the hub: {value:?}");
+                assert!(
+                    !worker_cookie_in(value),
+                    "a worker cookie reached the hub: {value:?}"
+                );
             } else {
                 let jar = parse_request_cookies(&Headers(vec![("cookie".into(), value.clone())]));
                 assert!(!jar.iter().any(|(n, _)| is_worker_cookie(n)));
@@ -139,7 +163,10 @@ pub fn check_plan(s: &ProxySettings, req: &IncomingRequest, p: &ProxyPlan, passa
     }
     assert!(cookie_headers <= 1, "several Cookie headers");
     if passage == Some(Passage::ApiToken) {
-        assert_eq!(cookie_headers, 0, "browser cookies on API-token pass-through");
+        assert_eq!(
+            cookie_headers, 0,
+            "browser cookies on API-token pass-through"
+        );
     }
     if passage == Some(Passage::Session) {
         let kept: Vec<(String, String)> = parse_request_cookies(&req.headers)
@@ -184,7 +211,10 @@ pub fn check_plan(s: &ProxySettings, req: &IncomingRequest, p: &ProxyPlan, passa
     // What jupyter_server needs passes untouched.
     for (name, value) in &req.headers.0 {
         let n = norm(name);
-        let needed = n == "x-xsrftoken" || n.starts_with("sec-fetch-") || n == "authorization" || n == "accept";
+        let needed = n == "x-xsrftoken"
+            || n.starts_with("sec-fetch-")
+            || n == "authorization"
+            || n == "accept";
         if needed && !connection_named.contains(&n) && !identity.contains(&n) {
             assert!(
                 p.headers.0.iter().any(|(k, v)| k == name && v == value),
@@ -213,7 +243,9 @@ pub fn run(data: &[u8]) {
     };
     let s = settings(hub, flags & 4 == 4);
     let lines = super::input::lines(rest);
-    let (target, header_lines) = lines.split_first().map_or(("/", &[][..]), |(t, h)| (t.as_str(), h));
+    let (target, header_lines) = lines
+        .split_first()
+        .map_or(("/", &[][..]), |(t, h)| (t.as_str(), h));
     let url = url::Url::parse(&format!("{public}/{}", target.trim_start_matches('/')))
         .unwrap_or_else(|_| url::Url::parse(public).expect("origin"));
     let req = IncomingRequest {

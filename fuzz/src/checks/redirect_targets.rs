@@ -24,9 +24,14 @@ pub fn assert_same_origin_path(p: &str) {
         !p.chars().any(|c| c.is_control() || c.is_whitespace()),
         "{p:?} has control characters or white space"
     );
-    for base in ["https://hub.example/", "https://hub.example/jh/deep/page?q=1#f"] {
+    for base in [
+        "https://hub.example/",
+        "https://hub.example/jh/deep/page?q=1#f",
+    ] {
         let b = url::Url::parse(base).expect("base");
-        let joined = b.join(p).unwrap_or_else(|e| panic!("{p:?} does not join: {e}"));
+        let joined = b
+            .join(p)
+            .unwrap_or_else(|e| panic!("{p:?} does not join: {e}"));
         assert_eq!(joined.origin(), b.origin(), "{p:?} leaves the origin");
     }
 }

@@ -69,12 +69,33 @@ pub fn genuine() -> &'static [Genuine] {
             };
             let current = fixtures::session_settings();
             let o = origin(https);
-            add(&current, identity("alice", LoginMethod::Oauth), false, T0, o, false);
+            add(
+                &current,
+                identity("alice", LoginMethod::Oauth),
+                false,
+                T0,
+                o,
+                false,
+            );
             let mut bob = identity("bob", LoginMethod::Lti);
             bob.admin = true;
             add(&fixtures::previous_settings(), bob, true, T0 - 60, o, false);
-            add(&current, identity("carol", LoginMethod::Oauth), false, T0 - 7200, o, true);
-            add(&current, identity("dave", LoginMethod::Oauth), false, T0, "https://other.example", true);
+            add(
+                &current,
+                identity("carol", LoginMethod::Oauth),
+                false,
+                T0 - 7200,
+                o,
+                true,
+            );
+            add(
+                &current,
+                identity("dave", LoginMethod::Oauth),
+                false,
+                T0,
+                "https://other.example",
+                true,
+            );
             let mut erin = identity("erin", LoginMethod::Oauth);
             erin.groups = (0..300).map(|i| format!("group-{i}")).collect();
             add(&current, erin, false, T0, o, false);
@@ -116,10 +137,18 @@ pub fn run(data: &[u8]) {
                     .any(|p| fixtures::signed_part(p) == fixtures::signed_part(&g.token))
         })
         .unwrap_or_else(|| panic!("a forged session cookie verified (sid {sid:?})"));
-    assert_eq!(g.ext, session.is_none(), "extras in KV exactly when too big");
+    assert_eq!(
+        g.ext,
+        session.is_none(),
+        "extras in KV exactly when too big"
+    );
     if let Some(s) = session {
         assert_eq!(s.identity, g.identity, "identity changed on the way");
-        assert_eq!(s.reissue.is_some(), g.previous, "re-issue exactly after rotation");
+        assert_eq!(
+            s.reissue.is_some(),
+            g.previous,
+            "re-issue exactly after rotation"
+        );
         assert!(s.expires_at > UnixTime(T0), "expired session accepted");
     }
 }
