@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const LAYERS = [
-  ['leaves', ['http', 'ports', 'bindings', 'url_policy', 'secret', 'log', 'pages', 'cookies']],
+  ['leaves', ['http', 'json', 'ports', 'bindings', 'url_policy', 'secret', 'log', 'pages', 'cookies']],
   ['mechanisms', ['jose', 'cache', 'one_time']],
   ['domains', ['identity', 'session', 'assertion', 'proxy', 'router', 'oauth', 'lti']],
   ['config', ['config']],

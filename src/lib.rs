@@ -8,6 +8,7 @@
 pub mod bindings;
 pub mod cookies;
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod pages;
 pub mod ports;

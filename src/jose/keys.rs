@@ -122,7 +122,7 @@ pub fn parse_key_set(json: &str) -> Result<KeySet, String> {
     struct Raw {
         keys: Vec<serde_json::Value>,
     }
-    let raw: Raw = serde_json::from_str(json).map_err(|e| format!("not a JWKS: {e}"))?;
+    let raw: Raw = crate::json::object(json.as_bytes()).map_err(|e| format!("not a JWKS: {e}"))?;
     let mut set = KeySet::default();
     for v in raw.keys {
         match parse_key(&v) {

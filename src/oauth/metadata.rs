@@ -103,8 +103,8 @@ pub fn discovery_url(issuer: &str) -> String {
 /// A discovery document, checked: 4.3, its `issuer` is exactly the
 /// configured one; every endpoint is https (or loopback http).
 pub fn parse_document(issuer: &str, body: &str) -> Result<Endpoints, String> {
-    let m: Metadata =
-        serde_json::from_str(body).map_err(|e| format!("not a discovery document: {e}"))?;
+    let m: Metadata = crate::json::object(body.as_bytes())
+        .map_err(|e| format!("not a discovery document: {e}"))?;
     if m.issuer != issuer {
         return Err(format!("document issuer {:?} is not {issuer:?}", m.issuer));
     }

@@ -72,7 +72,7 @@ pub fn parse(resp: &OutboundResponse) -> Result<TokenResponse, OAuthError> {
     if resp.status >= 500 {
         return Err(OAuthError::TokenEndpoint(format!("status {}", resp.status)));
     }
-    let raw: Result<Raw, _> = serde_json::from_slice(&resp.body);
+    let raw: Result<Raw, _> = crate::json::object(&resp.body);
     // RFC 6749 5.2: an `error` member is a failure, whatever the status says.
     if let Ok(Raw { error: Some(e), .. }) = &raw {
         return Err(OAuthError::TokenRefused(e.clone()));
