@@ -184,3 +184,36 @@ fn health_summary_lists_platforms_without_secrets() {
     assert!(s.contains(LMS) && s.contains("tool_kid"), "{s}");
     assert!(!s.contains("PRIVATE KEY"));
 }
+
+#[test]
+fn two_issuers_on_one_host_without_names_are_refused_since_their_users_would_merge() {
+    let json = r#"[{"issuer":"https://lms.example/east","client_id":"x","authorize_url":"https://lms.example/auth","jwks_endpoint":"https://lms.example/jwks"},
+                   {"issuer":"https://lms.example/west","client_id":"y","authorize_url":"https://lms.example/auth","jwks_endpoint":"https://lms.example/jwks"}]"#;
+    let e = errors(&[("LTI13_ISSUER", ""), ("LTI13_PLATFORMS", json)]);
+    assert!(
+        e.iter()
+            .any(|x| x.contains("share the platform name \"lms.example\"")),
+        "{e:?}"
+    );
+    let named = json
+        .replacen(r#"{"issuer""#, r#"{"name":"east","issuer""#, 1)
+        .replacen(r#"{"issuer""#, r#"{"name":"west","issuer""#, 1);
+    let app = parse(&[("LTI13_ISSUER", ""), ("LTI13_PLATFORMS", &named)]).unwrap();
+    let names: Vec<String> = app
+        .config
+        .lti
+        .unwrap()
+        .platforms
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["east", "west"]);
+}
+
+#[test]
+fn one_issuer_registered_under_two_client_ids_is_one_platform_name() {
+    let json = r#"[{"issuer":"https://lms.example","client_id":"x","authorize_url":"https://lms.example/auth","jwks_endpoint":"https://lms.example/jwks"},
+                   {"issuer":"https://lms.example","client_id":"y","authorize_url":"https://lms.example/auth","jwks_endpoint":"https://lms.example/jwks"}]"#;
+    let app = parse(&[("LTI13_ISSUER", ""), ("LTI13_PLATFORMS", json)]).unwrap();
+    assert_eq!(app.config.lti.unwrap().platforms.len(), 2);
+}

@@ -236,8 +236,24 @@ fn listed_platforms<B: Bindings>(r: &mut Reader<'_, B>) -> Vec<Platform> {
 }
 
 /// A launch is matched on issuer + client_id: each pair must be unique.
+/// Usernames and course groups are namespaced by the platform's name, so
+/// two issuers may not share one: `student1` at one LMS would become
+/// `student1` of the other. The same issuer registered twice (two client
+/// ids) is one user base and may.
 fn check_unique<B: Bindings>(r: &mut Reader<'_, B>, platforms: &[Platform]) {
-    // A launch is matched on issuer + client_id: each pair must be unique.
+    let mut issuer_of_name = std::collections::BTreeMap::new();
+    for p in platforms {
+        match issuer_of_name.insert(p.name.as_str(), p.issuer.as_str()) {
+            Some(other) if other != p.issuer => r.invalid(
+                "LTI13_PLATFORMS",
+                format!(
+                    "issuers {other:?} and {:?} share the platform name {:?}; give each a distinct \"name\"",
+                    p.issuer, p.name
+                ),
+            ),
+            _ => {}
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for p in platforms {
         for c in &p.client_ids {
