@@ -28,6 +28,7 @@ pub enum ConfigError {
 pub const NAMES: &[&str] = &[
     "BASE_URL",
     "HUB_ORIGIN",
+    "HUB_TIMEOUT",
     "SESSION_SECRET",
     "SESSION_SECRET_PREVIOUS",
     "SESSION_MAX_AGE",

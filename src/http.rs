@@ -229,6 +229,43 @@ pub struct OutboundResponse {
     pub body: Vec<u8>,
 }
 
+/// An upstream body read against its cap: a declared `Content-Length` over
+/// the cap is refused before anything is read, and the read stops at the
+/// first chunk that would pass it, so a body sent without a length (or
+/// longer than it said) cannot make the worker read on.
+#[derive(Debug)]
+pub struct CappedBody {
+    max: usize,
+    bytes: Vec<u8>,
+}
+
+impl CappedBody {
+    pub fn new(max: usize, content_length: Option<&str>) -> Result<Self, FetchError> {
+        let declared = content_length.and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(FetchError::TooLarge(max));
+        }
+        Ok(CappedBody {
+            max,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// The next chunk; `TooLarge` (and the read should end) once the body
+    /// would pass the cap.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
+        if chunk.len() > self.max - self.bytes.len() {
+            return Err(FetchError::TooLarge(self.max));
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     #[error("timed out after {0} ms")]

@@ -22,6 +22,14 @@ pub enum Use {
     Replay,
 }
 
+/// How long the edge waits for one KV read or write. A read that takes
+/// longer is a miss and a write that takes longer failed; both are logged
+/// (`kv_error`), as a KV error is.
+pub const KV_TIMEOUT_MS: u32 = 2_000;
+/// How long the edge waits for the one-time store (the Durable Object, or
+/// KV's read and write); after that it is `StoreUnavailable`.
+pub const ONE_TIME_TIMEOUT_MS: u32 = 5_000;
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("one-time store unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
@@ -32,12 +40,14 @@ pub trait Io {
     async fn fetch(&self, req: OutboundRequest) -> Result<OutboundResponse, FetchError>;
     /// A call to the hub origin (through the `HUB` service binding when bound).
     async fn fetch_hub(&self, req: OutboundRequest) -> Result<OutboundResponse, FetchError>;
-    /// `None` when the key is absent or the namespace is not bound.
+    /// `None` when the key is absent, the namespace is not bound, or KV
+    /// failed or did not answer within `KV_TIMEOUT_MS`.
     async fn kv_get(&self, ns: KvNamespace, key: &str) -> Option<String>;
     /// Best effort; a failed write is logged by the implementation.
     async fn kv_put(&self, ns: KvNamespace, key: &str, value: &str, ttl_secs: u64);
     /// Check and record `key` in one step: `First` exactly once per key
-    /// within `ttl_secs`, `Replay` after that.
+    /// within `ttl_secs`, `Replay` after that; `StoreUnavailable` when the
+    /// store fails or does not answer within `ONE_TIME_TIMEOUT_MS`.
     async fn use_once(&self, key: &str, ttl_secs: u64) -> Result<Use, StoreUnavailable>;
     fn now(&self) -> UnixTime;
     fn fill_random(&self, buf: &mut [u8]);

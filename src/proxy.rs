@@ -42,11 +42,20 @@ pub struct IdentityHeaderNames {
     pub admin: String,
 }
 
-/// What the proxy needs: where the hub is and the identity header names.
+/// `HUB_TIMEOUT` (seconds): how long a proxied request waits for the hub's
+/// response headers (or its answer to a WebSocket upgrade) before the
+/// worker answers 502. The default is what Cloudflare itself gives an
+/// origin; bodies stream on without a bound once the headers came.
+pub const DEFAULT_HUB_TIMEOUT_SECS: u64 = 100;
+pub const MAX_HUB_TIMEOUT_SECS: u64 = 600;
+
+/// What the proxy needs: where the hub is, the identity header names, and
+/// how long to wait for the hub.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
     pub hub_origin: url::Url,
     pub headers: IdentityHeaderNames,
+    pub timeout_ms: u32,
 }
 
 impl ProxySettings {
@@ -69,9 +78,16 @@ impl ProxySettings {
             groups: header_name(r, "HEADER_GROUPS", "X-Forwarded-Groups"),
             admin: header_name(r, "HEADER_ADMIN", "X-Forwarded-Admin"),
         };
+        let timeout_secs = r.u64_in(
+            "HUB_TIMEOUT",
+            DEFAULT_HUB_TIMEOUT_SECS,
+            1,
+            MAX_HUB_TIMEOUT_SECS,
+        );
         Some(ProxySettings {
             hub_origin: hub_origin?,
             headers,
+            timeout_ms: u32::try_from(timeout_secs * 1000).unwrap_or(u32::MAX),
         })
     }
 
@@ -115,6 +131,8 @@ pub struct ProxyPlan {
     /// Extra `Set-Cookie` values for the response (a rotated session).
     pub set_cookies: Vec<String>,
     pub websocket: bool,
+    /// The hub answers (headers, or the upgrade) within this, or 502.
+    pub timeout_ms: u32,
 }
 
 /// Header names compare lower-cased with `_` read as `-`: servers such as
@@ -149,6 +167,7 @@ pub fn plan(s: &ProxySettings, req: &IncomingRequest, passage: Passage) -> Proxy
         headers: outbound_headers(s, req, passage, websocket),
         set_cookies: Vec::new(),
         websocket,
+        timeout_ms: s.timeout_ms,
     }
 }
 

@@ -1,14 +1,29 @@
 //! `Io` over the Workers runtime: fetch with a timeout and a size cap (to
 //! the internet, or to the hub through the `HUB` service binding), KV, the
-//! one-time store, the clock, the CSPRNG, and console logging.
+//! one-time store, the clock, the CSPRNG, and console logging. Every call
+//! out of the isolate is bounded in time.
 
 use crate::config::{OneTimeStore, CACHE_KV_BINDING, ONE_TIME_BINDING, STATE_KV_BINDING};
-use crate::http::{FetchError, Headers, Method, OutboundRequest, OutboundResponse, UnixTime};
+use crate::http::{
+    CappedBody, FetchError, Headers, Method, OutboundRequest, OutboundResponse, UnixTime,
+};
 use crate::log;
-use crate::ports::{Io, KvNamespace, StoreUnavailable, Use};
+use crate::ports::{Io, KvNamespace, StoreUnavailable, Use, KV_TIMEOUT_MS, ONE_TIME_TIMEOUT_MS};
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use std::future::Future;
 use std::time::Duration;
 use worker::{Delay, Env, Fetch, RequestInit, RequestRedirect};
+
+/// `work`'s output, or `None` when it takes longer than `ms`.
+pub async fn within<T>(ms: u32, work: impl Future<Output = T>) -> Option<T> {
+    let work = Box::pin(work);
+    let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(ms))));
+    match select(work, timer).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
 
 pub struct WorkerIo {
     cache: Option<worker::kv::KvStore>,
@@ -122,23 +137,22 @@ async fn send(
         Some(service) => service.fetch_request(request).await.map_err(net)?,
         None => Fetch::Request(request).send().await.map_err(net)?,
     };
-    let declared = resp
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > req.max_body_bytes) {
-        return Err(FetchError::TooLarge(req.max_body_bytes));
-    }
-    let body = resp.bytes().await.map_err(net)?;
-    if body.len() > req.max_body_bytes {
-        return Err(FetchError::TooLarge(req.max_body_bytes));
+    let declared = resp.headers().get("content-length").ok().flatten();
+    let mut body = CappedBody::new(req.max_body_bytes, declared.as_deref())?;
+    match resp.stream() {
+        // Chunk by chunk: past the cap the stream is dropped, which cancels it.
+        Ok(mut chunks) => {
+            while let Some(chunk) = chunks.next().await {
+                body.push(&chunk.map_err(net)?)?;
+            }
+        }
+        // No stream: an empty body, or one already in memory.
+        Err(_) => body.push(&resp.bytes().await.map_err(net)?)?,
     }
     Ok(OutboundResponse {
         status: resp.status_code(),
         headers: response_headers(resp.headers()),
-        body,
+        body: body.into_bytes(),
     })
 }
 
@@ -147,12 +161,9 @@ async fn with_timeout(
     hub: Option<&worker::Fetcher>,
 ) -> Result<OutboundResponse, FetchError> {
     let timeout = req.timeout_ms;
-    let work = Box::pin(send(req, hub));
-    let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout))));
-    match select(work, timer).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err(FetchError::Timeout(timeout)),
-    }
+    within(timeout, send(req, hub))
+        .await
+        .unwrap_or(Err(FetchError::Timeout(timeout)))
 }
 
 impl Io for WorkerIo {
@@ -166,38 +177,50 @@ impl Io for WorkerIo {
 
     async fn kv_get(&self, ns: KvNamespace, key: &str) -> Option<String> {
         let kv = self.kv(ns)?;
-        match kv.get(key).text().await {
-            Ok(v) => v,
-            Err(e) => {
-                self.log(&log::line(
-                    "kv_error",
-                    &[("op", "get"), ("detail", &e.to_string())],
-                ));
-                None
-            }
-        }
+        let detail = match within(KV_TIMEOUT_MS, kv.get(key).text()).await {
+            Some(Ok(v)) => return v,
+            Some(Err(e)) => e.to_string(),
+            None => FetchError::Timeout(KV_TIMEOUT_MS).to_string(),
+        };
+        self.log(&log::line(
+            "kv_error",
+            &[("op", "get"), ("detail", &detail)],
+        ));
+        None
     }
 
     async fn kv_put(&self, ns: KvNamespace, key: &str, value: &str, ttl_secs: u64) {
         let Some(kv) = self.kv(ns) else { return };
         // KV refuses expirations under 60 s.
-        let result = match kv.put(key, value) {
-            Ok(b) => b.expiration_ttl(ttl_secs.max(60)).execute().await,
-            Err(e) => Err(e),
+        let put = async {
+            match kv.put(key, value) {
+                Ok(b) => b.expiration_ttl(ttl_secs.max(60)).execute().await,
+                Err(e) => Err(e),
+            }
         };
-        if let Err(e) = result {
-            self.log(&log::line(
-                "kv_error",
-                &[("op", "put"), ("detail", &e.to_string())],
-            ));
-        }
+        let detail = match within(KV_TIMEOUT_MS, put).await {
+            Some(Ok(())) => return,
+            Some(Err(e)) => e.to_string(),
+            None => FetchError::Timeout(KV_TIMEOUT_MS).to_string(),
+        };
+        self.log(&log::line(
+            "kv_error",
+            &[("op", "put"), ("detail", &detail)],
+        ));
     }
 
     async fn use_once(&self, key: &str, ttl_secs: u64) -> Result<Use, StoreUnavailable> {
-        match self.store {
-            OneTimeStore::DurableObject => self.use_once_in_object(key, ttl_secs).await,
-            OneTimeStore::Kv => self.use_once_in_kv(key, ttl_secs).await,
-        }
+        let asked = async {
+            match self.store {
+                OneTimeStore::DurableObject => self.use_once_in_object(key, ttl_secs).await,
+                OneTimeStore::Kv => self.use_once_in_kv(key, ttl_secs).await,
+            }
+        };
+        within(ONE_TIME_TIMEOUT_MS, asked).await.unwrap_or_else(|| {
+            Err(StoreUnavailable(
+                FetchError::Timeout(ONE_TIME_TIMEOUT_MS).to_string(),
+            ))
+        })
     }
 
     fn now(&self) -> UnixTime {

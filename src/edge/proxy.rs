@@ -2,9 +2,9 @@
 //! body streams back, redirects are not followed, WebSocket upgrades pass.
 
 use super::convert;
-use super::io::{response_headers, WorkerIo};
+use super::io::{response_headers, within, WorkerIo};
 use crate::app::respond::{fail, EdgeFailure};
-use crate::http::Headers;
+use crate::http::{FetchError, Headers};
 use crate::proxy::{inbound_headers, ProxyPlan};
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Request, RequestInit, RequestRedirect, Result};
@@ -37,13 +37,20 @@ pub async fn forward(
         worker::Method::Get | worker::Method::Head => None,
         _ => original.inner().body().map(JsValue::from),
     };
-    let resp = match send(&plan, method, body, io).await {
-        Ok(r) => r,
-        Err(e) => {
+    // The hub answers (headers, or the upgrade) within HUB_TIMEOUT; the
+    // body then streams on without a bound.
+    let sent = within(plan.timeout_ms, send(&plan, method, body, io)).await;
+    let resp = match sent {
+        Some(Ok(r)) => r,
+        failed => {
+            let detail = match failed {
+                Some(Err(e)) => e.to_string(),
+                _ => FetchError::Timeout(plan.timeout_ms).to_string(),
+            };
             let f = EdgeFailure {
                 status: 502,
                 kind: "hub_unreachable",
-                detail: e.to_string(),
+                detail,
             };
             let client = Headers(original.headers().entries().collect());
             let path = original.path();
