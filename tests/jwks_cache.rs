@@ -278,3 +278,31 @@ fn a_key_removed_by_the_provider_is_trusted_at_most_key_set_max_age() {
         "the removed key is gone after KEY_SET_MAX_AGE"
     );
 }
+
+#[test]
+fn a_down_endpoint_is_tried_once_per_30_seconds_while_the_stale_set_serves() {
+    let io = TestIo::new();
+    serve(
+        &io,
+        Rc::new(RefCell::new(vec![Provider::new("a").jwk()])),
+        "max-age=300",
+    );
+    let cache = KeyCache::default();
+    block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap();
+    io.route(URL, |_| Err(FetchError::Timeout(5_000)));
+    io.advance(301);
+    for _ in 0..5 {
+        assert_eq!(
+            kids(&block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap()),
+            ["a"]
+        );
+    }
+    assert_eq!(
+        io.fetch_count(URL),
+        2,
+        "one fill, one failed refetch: later launches do not wait on the upstream"
+    );
+    io.advance(30);
+    block_on(cache.get(&io, &LONG, URL, Some("a"))).unwrap();
+    assert_eq!(io.fetch_count(URL), 3, "tried again after the back-off");
+}

@@ -3,7 +3,9 @@
 //! [`MIN_TTL`, `KEY_SET_MAX_AGE`]; a document missing what a request needs
 //! (an unknown `kid`) forces one refetch at most once per 30 s (the fetch
 //! that first filled the cache does not start that clock); when a fetch
-//! fails a stale document is used for up to 24 h and the event is logged.
+//! fails a stale document is used for up to 24 h and the event is logged,
+//! and for `RETRY_AFTER_FAILURE` no request waits on the failing upstream
+//! again (each would spend the fetch timeout) while the stale one serves.
 
 use crate::bindings::{Bindings, Reader};
 use crate::http::UnixTime;
@@ -16,6 +18,7 @@ pub const DEFAULT_MAX_TTL: u64 = 600;
 pub const DEFAULT_TTL: u64 = 3_600;
 pub const STALE_LIMIT: u64 = 86_400;
 pub const REFETCH_COOLDOWN: u64 = 30;
+pub const RETRY_AFTER_FAILURE: u64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheSettings {
@@ -64,6 +67,8 @@ pub struct Times {
     pub ttl: u64,
     /// When a missing item (unknown `kid`) last forced a refetch.
     pub forced_at: Option<UnixTime>,
+    /// When the last refetch failed (the stale document was kept).
+    pub failed_at: Option<UnixTime>,
 }
 
 impl Times {
@@ -100,6 +105,12 @@ pub fn decide(entry: Option<Times>, has_needed: bool, now: UnixTime) -> Option<F
         return Some(FetchReason::Empty);
     };
     if !e.is_fresh(now) {
+        let backing_off = e
+            .failed_at
+            .is_some_and(|t| now.since(t) < RETRY_AFTER_FAILURE);
+        if backing_off && has_needed && e.usable_when_stale(now) {
+            return None;
+        }
         return Some(FetchReason::Expired);
     }
     if has_needed {
@@ -118,7 +129,37 @@ mod tests {
             fetched_at: UnixTime(fetched),
             ttl,
             forced_at: forced.map(UnixTime),
+            failed_at: None,
         })
+    }
+
+    fn failed(fetched: u64, ttl: u64, failed: u64) -> Option<Times> {
+        at(fetched, ttl, None).map(|t| Times {
+            failed_at: Some(UnixTime(failed)),
+            ..t
+        })
+    }
+
+    #[test]
+    fn after_a_failed_refetch_the_stale_document_serves_without_waiting_on_the_upstream() {
+        // expired at 400; the refetch at 500 failed
+        assert_eq!(decide(failed(100, 300, 500), true, UnixTime(529)), None);
+        assert_eq!(
+            decide(failed(100, 300, 500), true, UnixTime(530)),
+            Some(FetchReason::Expired),
+            "after the back-off the upstream is tried again"
+        );
+        assert_eq!(
+            decide(failed(100, 300, 500), false, UnixTime(510)),
+            Some(FetchReason::Expired),
+            "a document without what is needed is never served stale"
+        );
+        let too_old = 100 + 300 + STALE_LIMIT;
+        assert_eq!(
+            decide(failed(100, 300, too_old), true, UnixTime(too_old + 1)),
+            Some(FetchReason::Expired),
+            "past the stale limit nothing is served"
+        );
     }
 
     #[test]

@@ -97,6 +97,7 @@ impl<T> DocumentCache<T> {
                     fetched_at: now,
                     ttl,
                     forced_at,
+                    failed_at: None,
                 };
                 self.entries.borrow_mut().insert(
                     url.clone(),
@@ -121,9 +122,10 @@ impl<T> DocumentCache<T> {
                 Ok(value)
             }
             Err(detail) => {
-                let entries = self.entries.borrow();
-                match entries.get(&url) {
+                let mut entries = self.entries.borrow_mut();
+                match entries.get_mut(&url) {
                     Some(e) if e.times.usable_when_stale(now) => {
+                        e.times.failed_at = Some(now);
                         io.log(&log::line(
                             &format!("{}_stale_used", self.kind),
                             &[
@@ -163,6 +165,7 @@ impl<T> DocumentCache<T> {
                     fetched_at: UnixTime(e.fetched_at),
                     ttl: e.ttl,
                     forced_at: None,
+                    failed_at: None,
                 },
             },
         );
