@@ -17,14 +17,12 @@
 // while the fault is in progress; `arrived(path, n)` resolves once n faulty
 // requests to `path` are being held.
 import http from 'node:http';
-import path from 'node:path';
 import fs from 'node:fs';
-import readline from 'node:readline';
 import crypto from 'node:crypto';
 import { SignJWT, generateKeyPair, exportJWK } from 'jose';
 import { WebSocketServer } from 'ws';
 import { listen, closeServer } from './ports.mjs';
-import { DEFAULT_SCRIPT } from './worker.mjs';
+import { DEFAULT_SCRIPT, hubgateModule, runMiniflare } from './worker.mjs';
 
 /** Nothing listens on the discard port of loopback: a connection there is refused. */
 export const DEAD_ORIGIN = 'http://127.0.0.1:9';
@@ -545,25 +543,11 @@ export class ConfusedOneTime {
  */
 export async function startFaultyWorker({ bindings, faultyKv = {}, kv = [], oneTime = null, stallMs = 30_000, scriptPath = DEFAULT_SCRIPT, verbose = process.env.HUBGATE_E2E_VERBOSE === '1' }) {
   if (!fs.existsSync(scriptPath)) throw new Error(`${scriptPath} not found: run \`npm run build\` first`);
-  const { Miniflare, Log, LogLevel } = await import('miniflare');
-  const logs = [];
-  const pipe = (stream, name) => {
-    readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      logs.push(line);
-      if (verbose) process.stderr.write(`[workerd ${name}] ${line}\n`);
-    });
-  };
   const wrapped = Object.fromEntries(Object.entries(faultyKv).map(([name, mode]) => [name, { scriptName: 'faulty-kv', bindings: { MODE: mode, STALL_MS: String(stallMs) } }]));
   const workers = [
     {
       name: 'hubgate',
-      modules: true,
-      scriptPath,
-      modulesRoot: path.dirname(path.dirname(scriptPath)),
-      modulesRules: [
-        { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-        { type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true },
-      ],
+      ...hubgateModule(scriptPath),
       compatibilityDate: '2025-09-01',
       bindings,
       kvNamespaces: kv,
@@ -580,48 +564,5 @@ export async function startFaultyWorker({ bindings, faultyKv = {}, kv = [], oneT
       durableObjects: { THROWING: 'ThrowingOneTime', STALLING: 'StallingOneTime', CONFUSED: 'ConfusedOneTime' },
     },
   ];
-  const mf = new Miniflare({
-    workers,
-    host: '127.0.0.1',
-    port: 0,
-    cf: false,
-    log: new Log(verbose ? LogLevel.DEBUG : LogLevel.NONE),
-    handleRuntimeStdio(stdout, stderr) {
-      pipe(stdout, 'out');
-      pipe(stderr, 'err');
-    },
-  });
-  let ready;
-  try {
-    ready = await mf.ready;
-  } catch (err) {
-    await mf.dispose().catch(() => {});
-    throw err;
-  }
-  const url = ready.origin;
-  return {
-    url,
-    mf,
-    logs,
-    fetch(p, init = {}) {
-      return fetch(new URL(p, url), { redirect: 'manual', ...init });
-    },
-    kv(name) {
-      return mf.getKVNamespace(name, 'hubgate');
-    },
-    jsonLogs() {
-      return logs.flatMap((l) => {
-        const i = l.indexOf('{');
-        if (i < 0) return [];
-        try {
-          return [JSON.parse(l.slice(i))];
-        } catch {
-          return [];
-        }
-      });
-    },
-    close() {
-      return mf.dispose();
-    },
-  };
+  return runMiniflare({ workers }, { verbose, kvWorker: 'hubgate' });
 }

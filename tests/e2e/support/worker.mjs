@@ -48,18 +48,22 @@ export async function startWorker({
   for (const [k, v] of Object.entries(bindings)) {
     if (typeof v !== 'string') throw new TypeError(`binding ${k} must be a string`);
   }
-  const { Miniflare, Log, LogLevel } = await import('miniflare');
+  return runMiniflare(
+    {
+      ...hubgateModule(scriptPath),
+      compatibilityDate,
+      bindings,
+      kvNamespaces: kv,
+      ...(durableObjects && Object.keys(durableObjects).length ? { durableObjects: structuredClone(durableObjects) } : {}),
+      ...(serviceBindings ? { serviceBindings } : {}),
+    },
+    { port, https, verbose },
+  );
+}
 
-  const logs = [];
-  const pipe = (stream, name) => {
-    const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
-    rl.on('line', (line) => {
-      logs.push(line);
-      if (verbose) process.stderr.write(`[workerd ${name}] ${line}\n`);
-    });
-  };
-
-  const mf = new Miniflare({
+/** The built worker as a Miniflare module worker (options for one worker). */
+export function hubgateModule(scriptPath = DEFAULT_SCRIPT) {
+  return {
     modules: true,
     scriptPath,
     modulesRoot: path.dirname(path.dirname(scriptPath)),
@@ -68,11 +72,25 @@ export async function startWorker({
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true },
     ],
-    compatibilityDate,
-    bindings,
-    kvNamespaces: kv,
-    ...(durableObjects && Object.keys(durableObjects).length ? { durableObjects: structuredClone(durableObjects) } : {}),
-    ...(serviceBindings ? { serviceBindings } : {}),
+  };
+}
+
+/**
+ * Start workerd through Miniflare with `options` (one worker's options, or
+ * `{ workers: [...] }` with the worker under test named by `kvWorker`), on
+ * 127.0.0.1, collecting its output as log lines; the handle every suite uses.
+ */
+export async function runMiniflare(options, { port = 0, https = false, verbose = false, kvWorker } = {}) {
+  const { Miniflare, Log, LogLevel } = await import('miniflare');
+  const logs = [];
+  const pipe = (stream, name) => {
+    readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      logs.push(line);
+      if (verbose) process.stderr.write(`[workerd ${name}] ${line}\n`);
+    });
+  };
+  const mf = new Miniflare({
+    ...options,
     host: '127.0.0.1',
     port,
     ...(https ? { https: true } : {}),
@@ -91,7 +109,6 @@ export async function startWorker({
     throw err;
   }
   const url = ready.origin; // http(s)://127.0.0.1:<port>
-
   return {
     url,
     port: Number(ready.port),
@@ -103,7 +120,7 @@ export async function startWorker({
       return fetch(new URL(p, url), { redirect: 'manual', ...init });
     },
     kv(name) {
-      return mf.getKVNamespace(name);
+      return kvWorker ? mf.getKVNamespace(name, kvWorker) : mf.getKVNamespace(name);
     },
     /** Log lines parsed as JSON (the worker logs one JSON object per event). */
     jsonLogs() {
