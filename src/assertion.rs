@@ -8,11 +8,9 @@ use crate::bindings::{Bindings, Reader};
 use crate::http::UnixTime;
 use crate::identity::Identity;
 use crate::jose::hs256::to_datetime;
-use jwt_compact::{
-    alg::{Ed25519, Es256},
-    jwk::JsonWebKey,
-    Algorithm, AlgorithmExt, Claims, Header,
-};
+#[cfg(feature = "eddsa")]
+use jwt_compact::alg::Ed25519;
+use jwt_compact::{alg::Es256, jwk::JsonWebKey, Algorithm, AlgorithmExt, Claims, Header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -21,6 +19,7 @@ pub const LIFETIME: u64 = 60;
 
 enum Signer {
     Es256(<Es256 as Algorithm>::SigningKey),
+    #[cfg(feature = "eddsa")]
     EdDsa(<Ed25519 as Algorithm>::SigningKey),
 }
 
@@ -53,10 +52,15 @@ pub fn parse_key(json: &str) -> Result<SigningKey, String> {
             TryFrom::try_from(&jwk)
                 .map_err(|_| "must be a P-256 private key (with d)".to_string())?,
         ),
+        #[cfg(feature = "eddsa")]
         JsonWebKey::KeyPair { .. } => Signer::EdDsa(
             TryFrom::try_from(&jwk)
                 .map_err(|_| "must be an Ed25519 private key (with d)".to_string())?,
         ),
+        #[cfg(not(feature = "eddsa"))]
+        JsonWebKey::KeyPair { .. } => {
+            return Err("is an Ed25519 key; this build verifies and signs EdDSA only with the `eddsa` cargo feature (use an EC P-256 key)".into())
+        }
         _ => return Err("must be an EC P-256 or OKP Ed25519 private key".into()),
     };
     let public = jwk.to_verifying_key();
@@ -72,6 +76,7 @@ pub fn parse_key(json: &str) -> Result<SigningKey, String> {
     let mut public_jwk = serde_json::to_value(&public).map_err(|e| e.to_string())?;
     let alg = match signer {
         Signer::Es256(_) => "ES256",
+        #[cfg(feature = "eddsa")]
         Signer::EdDsa(_) => "EdDSA",
     };
     if let Value::Object(m) = &mut public_jwk {
@@ -172,6 +177,7 @@ pub fn mint(key: &SigningKey, identity: &Identity, to: &Audience<'_>, now: UnixT
         .with_token_type("JWT");
     let signed = match &key.signer {
         Signer::Es256(k) => Es256.token(&header, &c, k),
+        #[cfg(feature = "eddsa")]
         Signer::EdDsa(k) => Ed25519.token(&header, &c, k),
     };
     signed

@@ -90,6 +90,7 @@ fn lists_accept_json_and_openid_scope_is_always_added() {
 }
 
 const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"hg-1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}"#;
+const EC_JWK_PREVIOUS: &str = r#"{"kty":"EC","crv":"P-256","kid":"hg-0","x":"fgE8nZ3ER07iqOYGedVKQfD3E_OKFl0O0yGZ3Yo2WY8","y":"q_-IhsxOJSJDFgq9DT-RfENOK4dQlO4b16S8Zp2JB98","d":"m1pSMwB6-ClM0QZ0DZV7IAGT1p0S4HzGG6MxSPBO1bw"}"#;
 const ED_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
 
 fn alice() -> Identity {
@@ -119,7 +120,7 @@ fn es256_assertion_verifies_against_the_published_jwks() {
     let key = parse_key(EC_JWK).unwrap();
     let cfg_keys = hubgate::assertion::AssertionKeys {
         current: key,
-        previous: Some(parse_key(ED_JWK).unwrap()),
+        previous: Some(parse_key(EC_JWK_PREVIOUS).unwrap()),
     };
     let jwks = cfg_keys.jwks();
     assert!(
@@ -150,6 +151,7 @@ fn es256_assertion_verifies_against_the_published_jwks() {
     assert_eq!(lifetime.num_seconds(), 60);
 }
 
+#[cfg(feature = "eddsa")]
 #[test]
 fn eddsa_assertion_gets_a_thumbprint_kid_when_none_is_given() {
     let key = parse_key(ED_JWK).unwrap();
@@ -165,8 +167,7 @@ fn eddsa_assertion_gets_a_thumbprint_kid_when_none_is_given() {
 
 #[test]
 fn refuses_public_only_or_rsa_assertion_keys() {
-    let public_only =
-        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    let public_only = r#"{"kty":"EC","crv":"P-256","x":"fgE8nZ3ER07iqOYGedVKQfD3E_OKFl0O0yGZ3Yo2WY8","y":"q_-IhsxOJSJDFgq9DT-RfENOK4dQlO4b16S8Zp2JB98"}"#;
     assert!(parse_key(public_only).is_err());
     assert!(parse_key(r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#).is_err());
     assert!(parse_key("not json").is_err());
@@ -175,7 +176,38 @@ fn refuses_public_only_or_rsa_assertion_keys() {
         .unwrap();
     assert!(errors.iter().any(|e| e
         .to_string()
+        .starts_with("ASSERTION_SIGNING_KEY must be a P-256 private key")));
+}
+
+#[cfg(feature = "eddsa")]
+#[test]
+fn refuses_a_public_only_ed25519_assertion_key() {
+    let public_only =
+        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    assert!(parse_key(public_only).is_err());
+    let errors = parse(&bindings(&[("ASSERTION_SIGNING_KEY", public_only)]))
+        .err()
+        .unwrap();
+    assert!(errors.iter().any(|e| e
+        .to_string()
         .starts_with("ASSERTION_SIGNING_KEY must be an Ed25519 private key")));
+}
+
+/// The default build leaves EdDSA out (README, "Size"): an Ed25519 key is a
+/// configuration error that names the way out, never a silent downgrade.
+#[cfg(not(feature = "eddsa"))]
+#[test]
+fn an_ed25519_assertion_key_without_the_eddsa_feature_is_a_clear_configuration_error() {
+    let errors = parse(&bindings(&[("ASSERTION_SIGNING_KEY", ED_JWK)]))
+        .err()
+        .unwrap();
+    assert!(
+        errors.iter().any(|e| {
+            let e = e.to_string();
+            e.starts_with("ASSERTION_SIGNING_KEY is an Ed25519 key") && e.contains("`eddsa`")
+        }),
+        "{errors:?}"
+    );
 }
 
 fn alice_session(a: &hubgate::app::App) -> String {

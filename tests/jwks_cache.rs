@@ -234,6 +234,7 @@ fn verifies_rs256_tokens_from_an_rsa_jwk() {
     assert!(verify_with_jwk(&tampered, jwk, hubgate::jose::keys::Alg::Ps256).is_err());
 }
 
+#[cfg(feature = "eddsa")]
 #[test]
 fn verifies_eddsa_tokens_from_an_okp_jwk() {
     use jwt_compact::{alg::Ed25519, jwk::JsonWebKey, AlgorithmExt, Claims, Header};
@@ -254,6 +255,31 @@ fn verifies_eddsa_tokens_from_an_okp_jwk() {
     let mut forged = token.clone();
     forged.push('A');
     assert!(verify_with_jwk(&forged, jwk, hubgate::jose::keys::Alg::EdDsa).is_err());
+}
+
+/// Without the `eddsa` feature an OKP key is left out of the set and an
+/// EdDSA token finds no key, whatever its header says.
+#[cfg(not(feature = "eddsa"))]
+#[test]
+fn without_the_eddsa_feature_okp_keys_are_skipped_and_eddsa_tokens_refused() {
+    let okp = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "e1",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+    let set = hubgate::jose::keys::parse_key_set(&serde_json::json!({"keys": [okp]}).to_string())
+        .unwrap();
+    assert!(set.keys.is_empty());
+    assert_eq!(set.skipped, 1);
+    let token = format!(
+        "{}.{}.{}",
+        jwt_b64(r#"{"alg":"EdDSA","kid":"e1"}"#),
+        jwt_b64(r#"{"sub":"x"}"#),
+        jwt_b64("sig")
+    );
+    assert!(hubgate::jose::keys::verify_jwt::<serde_json::Value>(
+        &token,
+        &set,
+        &[hubgate::jose::keys::Alg::EdDsa]
+    )
+    .is_err());
 }
 
 fn jwt_b64(s: &str) -> String {

@@ -1,8 +1,10 @@
 //! Key sets: parsing a JWKS and verifying a JWT against it with the
 //! algorithm chosen by code. Caching them is `cache::key_sets`.
 
+#[cfg(feature = "eddsa")]
+use jwt_compact::alg::Ed25519;
 use jwt_compact::{
-    alg::{Ed25519, Es256, Rsa, RsaPublicKey, StrongKey},
+    alg::{Es256, Rsa, RsaPublicKey, StrongKey},
     jwk::JsonWebKey,
     Algorithm, AlgorithmExt, Claims, Header, Token, UntrustedToken,
 };
@@ -55,8 +57,16 @@ impl Alg {
                 Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512,
                 PublicKey::Rsa(_)
             ) | (Alg::Es256, PublicKey::P256(_))
-                | (Alg::EdDsa, PublicKey::Ed25519(_))
-        )
+        ) || self.fits_eddsa(key)
+    }
+    #[cfg(feature = "eddsa")]
+    fn fits_eddsa(self, key: &PublicKey) -> bool {
+        matches!((self, key), (Alg::EdDsa, PublicKey::Ed25519(_)))
+    }
+    /// Without the `eddsa` feature no key is an Ed25519 key, so `EdDSA` fits none.
+    #[cfg(not(feature = "eddsa"))]
+    fn fits_eddsa(self, _key: &PublicKey) -> bool {
+        false
     }
 }
 
@@ -64,6 +74,7 @@ pub enum PublicKey {
     /// At least 2048 bits (jwt-compact's `StrongKey`).
     Rsa(StrongKey<RsaPublicKey>),
     P256(<Es256 as Algorithm>::VerifyingKey),
+    #[cfg(feature = "eddsa")]
     Ed25519(<Ed25519 as Algorithm>::VerifyingKey),
 }
 
@@ -150,6 +161,7 @@ fn parse_key(v: &serde_json::Value) -> Option<Key> {
             PublicKey::Rsa(StrongKey::try_from(RsaPublicKey::try_from(&jwk).ok()?).ok()?)
         }
         JsonWebKey::EllipticCurve { .. } => PublicKey::P256(TryFrom::try_from(&jwk).ok()?),
+        #[cfg(feature = "eddsa")]
         JsonWebKey::KeyPair { .. } => PublicKey::Ed25519(TryFrom::try_from(&jwk).ok()?),
         _ => return None,
     };
@@ -201,6 +213,7 @@ pub fn verify_jwt<T: DeserializeOwned>(
                 .map_err(bad)?
         }
         (PublicKey::P256(k), _) => Es256.validator::<T>(k).validate(&untrusted).map_err(bad)?,
+        #[cfg(feature = "eddsa")]
         (PublicKey::Ed25519(k), _) => Ed25519
             .validator::<T>(k)
             .validate(&untrusted)

@@ -15,6 +15,7 @@ fn jwk_of(k: &Key) -> Value {
     let jwk = match &k.key {
         PublicKey::Rsa(r) => JsonWebKey::from(r.as_ref()),
         PublicKey::P256(p) => JsonWebKey::from(p),
+        #[cfg(feature = "eddsa")]
         PublicKey::Ed25519(e) => JsonWebKey::from(e),
     };
     let mut v = serde_json::to_value(&jwk).expect("JWK serialises");
@@ -109,6 +110,7 @@ pub fn run(data: &[u8]) {
                 assert_eq!(kty, Some("EC"));
                 assert!(k.alg.is_none_or(|a| a == Alg::Es256));
             }
+            #[cfg(feature = "eddsa")]
             PublicKey::Ed25519(_) => {
                 assert_eq!(kty, Some("OKP"));
                 assert!(k.alg.is_none_or(|a| a == Alg::EdDsa));
