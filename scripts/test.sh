@@ -1,23 +1,58 @@
 #!/usr/bin/env bash
 # `npm test`: install what is missing, build, run every suite.
+#
+# On a cold machine most of the time is compiling (the two cargo-installed
+# tools, then this crate four ways) and pip/npm installs; on 2 cores the
+# installs run in the background beside the native checks, which need
+# neither. Background steps write to a log that is shown when they are
+# joined, and a failed one stops the run with its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
 start=$(date +%s)
-bash scripts/setup.sh
-bash scripts/setup-jupyterhub.sh
-echo "== cargo fmt --check, clippy (native and wasm32)" >&2
+LOGS=$(mktemp -d)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$LOGS"' EXIT
+step() { echo "== $* ($(( $(date +%s) - start )) s)" >&2; }
+background() { # name command...
+  local name=$1; shift
+  ( "$@" ) >"$LOGS/$name.log" 2>&1 &
+  PIDS+=($!)
+  echo $! >"$LOGS/$name.pid"
+}
+join() { # name
+  local name=$1
+  if ! wait "$(cat "$LOGS/$name.pid")"; then
+    echo "== $name failed:" >&2
+    cat "$LOGS/$name.log" >&2
+    exit 1
+  fi
+  cat "$LOGS/$name.log" >&2
+}
+
+background tools bash scripts/setup.sh tools
+background python bash -c 'bash scripts/setup-jupyterhub.sh && bash hub/run_tests.sh --collect-only -q >/dev/null'
+bash scripts/setup.sh base
+
+step "cargo fmt --check, layering, clippy (native, native with eddsa, wasm32)"
 cargo fmt --check
 node scripts/check-layers.mjs
 cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --all-targets --features eddsa -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
-echo "== cargo test (core, native)" >&2
+step "cargo test (core, native)"
 cargo test --quiet
+# The opt-in EdDSA code (README, "Size"): the suites that exercise it.
+cargo test --quiet --features eddsa --test jwks_cache --test config_and_assertion --test fuzz_regressions
+
+join tools
+step "build the worker"
 bash scripts/build.sh
-echo "== hub-side authenticator (pytest)" >&2
-bash hub/run_tests.sh -q
-echo "== end-to-end in workerd (node:test)" >&2
-# Two files at a time: each suite starts its own servers on free loopback
-# ports, and the 2-core machines finish in about 95 s instead of 150 s.
+join python
+step "hub-side authenticator (pytest) beside the end-to-end suite in workerd (node:test)"
+# pytest is one process; the e2e files run two at a time (each starts its own
+# servers on free loopback ports).
+background pytest bash hub/run_tests.sh -q
 node --test --test-concurrency=2 tests/e2e/
-echo "== all suites passed in $(( $(date +%s) - start )) s" >&2
+join pytest
+step "all suites passed"
