@@ -11,7 +11,7 @@ import path from 'node:path';
 const LAYERS = [
   ['leaves', ['http', 'json', 'ports', 'bindings', 'url_policy', 'secret', 'log', 'pages', 'cookies']],
   ['mechanisms', ['jose', 'cache', 'one_time']],
-  ['domains', ['identity', 'session', 'assertion', 'proxy', 'router', 'oauth', 'lti']],
+  ['domains', ['identity', 'session', 'assertion', 'framing', 'proxy', 'router', 'oauth', 'lti']],
   ['config', ['config']],
   ['app', ['app']],
   ['edge', ['edge']],

@@ -79,6 +79,8 @@ pub const NAMES: &[&str] = &[
     "LTI13_TOOL_NAME",
     "LTI13_TOOL_DESCRIPTION",
     "LTI13_PRIVATE_KEY",
+    "LTI13_FRAME_ANCESTORS",
+    "TRUST_FORWARDED_PROTO",
 ];
 
 pub trait Bindings {

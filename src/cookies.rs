@@ -12,7 +12,7 @@ pub const FLOW_PREFIX_BASE: &str = "hubgate-";
 pub enum Context {
     /// First-party navigation: `SameSite=Lax`.
     TopLevel,
-    /// Inside an LMS iframe (LTI): `SameSite=None; Secure; Partitioned` on https.
+    /// Inside an LMS iframe (LTI): `SameSite=None; Secure; Partitioned`.
     Embedded,
 }
 
@@ -62,14 +62,31 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, https: bool, ctx: Conte
         .path("/")
         .http_only(true)
         .max_age(Duration::seconds(max_age as i64));
-    b = match (https, ctx) {
-        (true, Context::Embedded) => b.secure(true).same_site(SameSite::None).partitioned(true),
-        (true, Context::TopLevel) => b.secure(true).same_site(SameSite::Lax),
-        // http is allowed only on loopback (see config), where `Secure` would
-        // make the browser drop the cookie.
-        (false, _) => b.same_site(SameSite::Lax),
+    b = match ctx {
+        // A cross-site frame keeps only `SameSite=None; Secure` cookies, and
+        // Chromium's third-party-cookie blocking spares only `Partitioned`
+        // ones. http is allowed only on loopback (config), which browsers
+        // treat as a secure context: `Secure` is kept there too.
+        Context::Embedded => b.secure(true).same_site(SameSite::None).partitioned(true),
+        Context::TopLevel => b.secure(https).same_site(SameSite::Lax),
     };
     b.build().to_string()
+}
+
+/// The hub's own `Set-Cookie` made to survive a cross-site LMS frame:
+/// `SameSite=None; Secure; Partitioned`, everything else (path, lifetime,
+/// `HttpOnly`) as the hub set it. A value the cookie parser cannot read
+/// passes unchanged (the hub is trusted; the browser decides).
+pub fn frame_safe(set_cookie: &str) -> String {
+    match Cookie::parse(set_cookie.to_string()) {
+        Ok(mut c) => {
+            c.set_secure(true);
+            c.set_same_site(SameSite::None);
+            c.set_partitioned(true);
+            c.to_string()
+        }
+        Err(_) => set_cookie.to_string(),
+    }
 }
 
 pub fn expire_cookie(name: &str, https: bool, ctx: Context) -> String {
@@ -79,13 +96,18 @@ pub fn expire_cookie(name: &str, https: bool, ctx: Context) -> String {
 }
 
 /// Expire a cookie that the hub set (path `/hub/` or `/user/<name>/`).
-pub fn expire_hub_cookie(name: &str, path: &str, secure: bool) -> String {
-    let c = Cookie::build((name.to_string(), String::new()))
+/// `Embedded` targets the copy kept in an LMS frame's partition (a deletion
+/// reaches a partitioned cookie only when it is `Partitioned` itself, and a
+/// cross-site frame accepts only `SameSite=None; Secure`).
+pub fn expire_hub_cookie(name: &str, path: &str, secure: bool, ctx: Context) -> String {
+    let mut b = Cookie::build((name.to_string(), String::new()))
         .path(path.to_string())
         .secure(secure)
-        .max_age(Duration::ZERO)
-        .build();
-    format!("{c}; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+        .max_age(Duration::ZERO);
+    if ctx == Context::Embedded {
+        b = b.secure(true).same_site(SameSite::None).partitioned(true);
+    }
+    format!("{}; Expires=Thu, 01 Jan 1970 00:00:00 GMT", b.build())
 }
 
 #[cfg(test)]
@@ -110,6 +132,44 @@ mod tests {
             s.contains("SameSite=None") && s.contains("Partitioned") && s.contains("Secure"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn embedded_cookie_on_http_loopback_is_still_samesite_none_secure_partitioned() {
+        let s = set_cookie("hubgate", "v", 60, false, Context::Embedded);
+        for attr in ["SameSite=None", "Secure", "Partitioned", "HttpOnly"] {
+            assert!(s.contains(attr), "{attr} missing in {s}");
+        }
+        let top = set_cookie("hubgate", "v", 60, false, Context::TopLevel);
+        assert!(
+            top.contains("SameSite=Lax") && !top.contains("Secure"),
+            "{top}"
+        );
+    }
+
+    #[test]
+    fn frame_safe_keeps_the_hubs_path_lifetime_and_httponly() {
+        let s = frame_safe(
+            "jupyterhub-hub-login=abc; HttpOnly; Path=/hub/; SameSite=Lax; Max-Age=1209600",
+        );
+        for attr in [
+            "jupyterhub-hub-login=abc",
+            "HttpOnly",
+            "Path=/hub/",
+            "Max-Age=1209600",
+            "SameSite=None",
+            "Secure",
+            "Partitioned",
+        ] {
+            assert!(s.contains(attr), "{attr} missing in {s}");
+        }
+        assert!(!s.contains("Lax"), "{s}");
+        let expires = frame_safe("_xsrf=t; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+        assert!(
+            expires.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+            "{expires}"
+        );
+        assert_eq!(frame_safe("=; ;"), "=; ;");
     }
 
     #[test]

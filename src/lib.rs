@@ -20,6 +20,7 @@ pub mod jose;
 pub mod one_time;
 // ── domains ──
 pub mod assertion;
+pub mod framing;
 pub mod identity;
 pub mod lti;
 pub mod oauth;

@@ -5,6 +5,7 @@
 
 use crate::bindings::{Bindings, Reader};
 use crate::cookies;
+use crate::framing;
 use crate::http::{Headers, IncomingRequest, Method, OutboundRequest, RequestCtx};
 use crate::identity::Identity;
 
@@ -133,6 +134,9 @@ pub struct ProxyPlan {
     pub websocket: bool,
     /// The hub answers (headers, or the upgrade) within this, or 502.
     pub timeout_ms: u32,
+    /// Set for a session an LTI launch started: the hub's response is made
+    /// to work in the LMS frame (`framing`), these origins may frame it.
+    pub frame_ancestors: Option<Vec<String>>,
 }
 
 /// Header names compare lower-cased with `_` read as `-`: servers such as
@@ -168,6 +172,7 @@ pub fn plan(s: &ProxySettings, req: &IncomingRequest, passage: Passage) -> Proxy
         set_cookies: Vec::new(),
         websocket,
         timeout_ms: s.timeout_ms,
+        frame_ancestors: None,
     }
 }
 
@@ -328,4 +333,18 @@ pub fn inbound_headers(hub: &Headers) -> Headers {
             .cloned()
             .collect(),
     )
+}
+
+/// The headers the browser gets for a proxied response: the hub's minus
+/// hop-by-hop ones, made frame-safe for an LTI session, then the plan's own
+/// cookies (already set for their context).
+pub fn response_headers(hub: &Headers, plan: &ProxyPlan) -> Headers {
+    let mut h = inbound_headers(hub);
+    if let Some(ancestors) = &plan.frame_ancestors {
+        framing::frame_safe_headers(&mut h, ancestors);
+    }
+    for c in &plan.set_cookies {
+        h.push("Set-Cookie", c.clone());
+    }
+    h
 }

@@ -30,8 +30,11 @@ pub async fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &imp
         .await
     {
         Ok(resp) => {
+            // Once as the hub sent them, once for an LMS frame's partition:
+            // the worker cannot tell where this logout was clicked.
             for c in resp.headers.get_all("set-cookie") {
                 then.headers.push("Set-Cookie", c.to_string());
+                then.headers.push("Set-Cookie", cookies::frame_safe(c));
             }
         }
         Err(e) => io.log(&log::line(

@@ -284,6 +284,14 @@ async fn proxied(app: &App, req: IncomingRequest, ctx: &RequestCtx, io: &impl Io
     match session::current(app, &req, ctx, io).await {
         Ok(s) => {
             let mut plan = proxy::plan(&cfg.proxy, &req, Passage::Session);
+            if session::session_context(&s) == Context::Embedded {
+                plan.frame_ancestors = Some(
+                    cfg.lti
+                        .as_ref()
+                        .map(|l| l.frame_ancestors.clone())
+                        .unwrap_or_default(),
+                );
+            }
             plan.set_cookies.extend(s.reissue);
             Outcome::Proxy(plan)
         }

@@ -8,7 +8,7 @@ use crate::assertion::{self, Audience};
 use crate::cookies::{self, Context};
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::identity::from_claims::{self, Asserted, IdentityError};
-use crate::identity::Identity;
+use crate::identity::{Identity, LoginMethod};
 use crate::log;
 use crate::ports::{random_token, Io};
 use crate::proxy;
@@ -119,7 +119,10 @@ pub async fn start(
     );
     let mut resp = match then(&identity) {
         Then::HubAt(next) => {
-            let hub_cookies = hub_login(app, req, ctx, &identity, &next, io).await?;
+            let hub_cookies = for_context(
+                hub_login(app, req, ctx, &identity, &next, io).await?,
+                cookie_ctx,
+            );
             let mut r = Response::redirect(&next);
             push_cookies(&mut r, started.set_cookies);
             push_cookies(&mut r, hub_cookies);
@@ -151,6 +154,22 @@ pub async fn start(
     Ok(resp)
 }
 
+/// Where a session's cookies live: an LTI launch's in the LMS frame.
+pub fn session_context(s: &Session) -> Context {
+    match s.identity.method {
+        LoginMethod::Lti => Context::Embedded,
+        _ => Context::TopLevel,
+    }
+}
+
+/// The hub's `Set-Cookie` headers for a session in `ctx` (`framing`).
+fn for_context(hub_cookies: Vec<String>, ctx: Context) -> Vec<String> {
+    match ctx {
+        Context::Embedded => hub_cookies.iter().map(|c| cookies::frame_safe(c)).collect(),
+        Context::TopLevel => hub_cookies,
+    }
+}
+
 fn push_cookies(r: &mut Response, cookies: Vec<String>) {
     for c in cookies {
         r.headers.push("Set-Cookie", c);
@@ -167,7 +186,10 @@ pub async fn handoff(
     next: &str,
     io: &impl Io,
 ) -> Result<Response, StartError> {
-    let hub_cookies = hub_login(app, req, ctx, &s.identity, next, io).await?;
+    let hub_cookies = for_context(
+        hub_login(app, req, ctx, &s.identity, next, io).await?,
+        session_context(s),
+    );
     let mut r = Response::redirect(next);
     push_cookies(&mut r, s.reissue.iter().cloned().collect());
     push_cookies(&mut r, hub_cookies);

@@ -2,10 +2,10 @@
 //! body streams back, redirects are not followed, WebSocket upgrades pass.
 
 use super::convert;
-use super::io::{response_headers, within, WorkerIo};
+use super::io::{within, WorkerIo};
 use crate::app::respond::{fail, EdgeFailure};
 use crate::http::{FetchError, Headers};
-use crate::proxy::{inbound_headers, ProxyPlan};
+use crate::proxy::{response_headers, ProxyPlan};
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Request, RequestInit, RequestRedirect, Result};
 
@@ -61,10 +61,7 @@ pub async fn forward(
         // The socket pair is handed straight to the client.
         return Ok(resp);
     }
-    let mut headers = inbound_headers(&response_headers(resp.headers()));
-    for c in plan.set_cookies {
-        headers.push("Set-Cookie", c);
-    }
+    let headers = response_headers(&super::io::response_headers(resp.headers()), &plan);
     let out_headers = convert::headers(&headers)?;
     let (builder, body) = resp.into_parts();
     Ok(builder.with_headers(out_headers).body(body))

@@ -34,6 +34,10 @@ pub struct LtiSettings {
     pub tool_description: String,
     /// The tool's signing key (deep linking responses, `/hub/lti13/jwks`).
     pub tool_key: Option<ToolKey>,
+    /// Origins that may frame the hub for an LTI session (CSP
+    /// `frame-ancestors`): `LTI13_FRAME_ANCESTORS`, or by default the origins
+    /// of every platform's issuer and authorize URL.
+    pub frame_ancestors: Vec<String>,
 }
 
 const PLATFORM_FIELDS: &[&str] = &[
@@ -84,6 +88,7 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
             }
         },
     };
+    let frame_ancestors = frame_ancestors(r, &platforms);
     Some(LtiSettings {
         platforms,
         username_key,
@@ -92,6 +97,59 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
         tool_name,
         tool_description,
         tool_key,
+        frame_ancestors,
+    })
+}
+
+/// `LTI13_FRAME_ANCESTORS`: origins (https, or http on loopback), or
+/// `https://*.example.edu` for every subdomain (CSP host wildcards, as a
+/// Canvas or Brightspace tenant's course pages live on their own host).
+fn frame_ancestors<B: Bindings>(r: &mut Reader<'_, B>, platforms: &[Platform]) -> Vec<String> {
+    let mut out: Vec<String> = if r.string("LTI13_FRAME_ANCESTORS").is_some() {
+        let listed = r.list("LTI13_FRAME_ANCESTORS");
+        let mut ok = Vec::new();
+        for entry in listed {
+            match frame_ancestor(&entry) {
+                Some(o) => ok.push(o),
+                None => r.invalid(
+                    "LTI13_FRAME_ANCESTORS",
+                    format!("{entry:?} is not an origin (https://host[:port], https://*.host, or http on loopback)"),
+                ),
+            }
+        }
+        ok
+    } else {
+        platforms
+            .iter()
+            .flat_map(|p| {
+                let issuer = url::Url::parse(&p.issuer).ok().filter(is_secure_url);
+                issuer
+                    .into_iter()
+                    .chain(std::iter::once(p.authorize_url.clone()))
+                    .map(|u| u.origin().ascii_serialization())
+            })
+            .collect()
+    };
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn frame_ancestor(entry: &str) -> Option<String> {
+    let (wildcard, concrete) = match entry.strip_prefix("https://*.") {
+        Some(rest) => (true, format!("https://{rest}")),
+        None => (false, entry.to_string()),
+    };
+    let u = url::Url::parse(&concrete).ok().filter(is_secure_url)?;
+    if u.path() != "/" || u.query().is_some() || u.fragment().is_some() || !u.username().is_empty()
+    {
+        return None;
+    }
+    let origin = u.origin().ascii_serialization();
+    Some(if wildcard {
+        origin.replacen("https://", "https://*.", 1)
+    } else {
+        origin
     })
 }
 

@@ -228,18 +228,14 @@ pub fn verify(
 /// each with the attributes it was set with.
 pub fn clear_all(https: bool) -> Vec<String> {
     let name = cookie_name(https);
-    let mut out = vec![cookies::expire_cookie(&name, https, Context::TopLevel)];
-    if https {
-        out.push(cookies::expire_cookie(&name, https, Context::Embedded));
-    }
-    out
+    vec![
+        cookies::expire_cookie(&name, https, Context::TopLevel),
+        cookies::expire_cookie(&name, https, Context::Embedded),
+    ]
 }
 
 /// Deletions of the variants a new session in `ctx` does not overwrite.
 pub fn clear_other_variants(https: bool, ctx: Context) -> Vec<String> {
-    if !https {
-        return Vec::new();
-    }
     let other = match ctx {
         Context::TopLevel => Context::Embedded,
         Context::Embedded => Context::TopLevel,

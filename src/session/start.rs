@@ -72,29 +72,28 @@ pub fn start(settings: &SessionSettings, ctx: &RequestCtx, s: Start<'_>) -> Star
 /// Expire the hub's login cookies (and their `__Host-` forms on https), and
 /// the single-user server cookies of `users` and of any the request carries.
 /// A single-user server's cookie never reaches the worker's own paths, so it
-/// is expired by name for the users the worker knows about.
+/// is expired by name for the users the worker knows about. Each goes twice:
+/// once for the browser's own jar and once for an LMS frame's partition,
+/// where a launch's hub cookies live (DESIGN.md, "Sessions, state and keys").
 pub fn hub_cookie_expiry(
     ctx: &RequestCtx,
     request_cookies: &[(String, String)],
     users: &[&str],
 ) -> Vec<String> {
     let base = &ctx.base_path;
-    let mut out = vec![
-        cookies::expire_hub_cookie("jupyterhub-hub-login", &format!("{base}hub/"), false),
-        cookies::expire_hub_cookie("jupyterhub-session-id", base, false),
+    // (name, path, secure)
+    let mut targets = vec![
+        (
+            "jupyterhub-hub-login".to_string(),
+            format!("{base}hub/"),
+            false,
+        ),
+        ("jupyterhub-session-id".to_string(), base.to_string(), false),
     ];
     if ctx.https {
         // JupyterHub's cookie_host_prefix_enabled: `__Host-` needs Path=/ and Secure.
-        out.push(cookies::expire_hub_cookie(
-            "__Host-jupyterhub-hub-login",
-            "/",
-            true,
-        ));
-        out.push(cookies::expire_hub_cookie(
-            "__Host-jupyterhub-session-id",
-            "/",
-            true,
-        ));
+        targets.push(("__Host-jupyterhub-hub-login".into(), "/".into(), true));
+        targets.push(("__Host-jupyterhub-session-id".into(), "/".into(), true));
     }
     let mut names: Vec<String> = users.iter().map(|u| u.to_string()).collect();
     for (name, _) in request_cookies {
@@ -107,13 +106,19 @@ pub fn hub_cookie_expiry(
     names.sort();
     names.dedup();
     for user in names {
-        out.push(cookies::expire_hub_cookie(
-            &format!("jupyterhub-user-{}", quote_for_cookie_name(&user)),
-            &format!("{base}user/{}/", quote_for_path(&user)),
+        targets.push((
+            format!("jupyterhub-user-{}", quote_for_cookie_name(&user)),
+            format!("{base}user/{}/", quote_for_path(&user)),
             false,
         ));
     }
-    out
+    targets
+        .iter()
+        .flat_map(|(name, path, secure)| {
+            [Context::TopLevel, Context::Embedded]
+                .map(|c| cookies::expire_hub_cookie(name, path, *secure, c))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -147,5 +152,30 @@ mod tests {
             .any(|c| c.starts_with("__Host-jupyterhub-hub-login=")
                 && c.contains("Path=/")
                 && c.contains("Secure")));
+    }
+
+    #[test]
+    fn every_hub_cookie_is_expired_in_the_browsers_jar_and_in_an_lms_partition() {
+        let ctx = RequestCtx {
+            origin: "http://127.0.0.1:8787".into(),
+            https: false,
+            base_path: "/".into(),
+        };
+        let out = hub_cookie_expiry(&ctx, &[], &["al"]);
+        for name in [
+            "jupyterhub-hub-login=",
+            "jupyterhub-session-id=",
+            "jupyterhub-user-al=",
+        ] {
+            let of: Vec<&String> = out.iter().filter(|c| c.starts_with(name)).collect();
+            assert_eq!(of.len(), 2, "{name}: {out:?}");
+            assert_eq!(
+                of.iter()
+                    .filter(|c| c.contains("Partitioned") && c.contains("SameSite=None"))
+                    .count(),
+                1,
+                "{name}: {of:?}"
+            );
+        }
     }
 }
