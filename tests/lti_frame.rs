@@ -110,7 +110,7 @@ fn lti13_frame_ancestors_refuses_what_is_not_an_origin() {
         let b = lti_bindings(&[("LTI13_FRAME_ANCESTORS", bad)]);
         let refs: Vec<(&str, &str)> = b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let env = bindings(&refs);
-        let errors = hubgate::config::parse(&env).err().expect(bad);
+        let errors = hubgate::config::parse(&env).expect_err(bad);
         assert!(
             errors
                 .iter()
