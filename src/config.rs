@@ -41,6 +41,8 @@ pub struct Config {
     pub one_time: OneTimeStore,
     pub auto_login: bool,
     pub pass_authorization: bool,
+    /// Believe `X-Forwarded-Proto` (a TLS-terminating front end sets it).
+    pub trust_forwarded_proto: bool,
     pub login_service: String,
     /// Whether KV `NONCES` is bound (session extras live there).
     pub state_kv: bool,
@@ -61,6 +63,7 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
     let identity = IdentitySettings::parse(&mut r, sources > 1);
     let auto_login = r.bool("AUTO_LOGIN", false);
     let pass_authorization = r.bool("PASS_AUTHORIZATION", true);
+    let trust_forwarded_proto = r.bool("TRUST_FORWARDED_PROTO", false);
     let login_service = r
         .string("LOGIN_SERVICE")
         .unwrap_or_else(|| "OAuth 2.0".into());
@@ -84,6 +87,7 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
             one_time,
             auto_login,
             pass_authorization,
+            trust_forwarded_proto,
             login_service,
             state_kv,
         }),
@@ -176,6 +180,7 @@ impl Config {
             "key_set_max_age": self.cache.max_ttl,
             "auto_login": self.auto_login,
             "pass_authorization": self.pass_authorization,
+            "trust_forwarded_proto": self.trust_forwarded_proto,
             "allow_all": rules.allow_all,
             "allowed_users": rules.allowed_users.len(),
             "admin_users": rules.admin_users.len(),

@@ -118,6 +118,26 @@ impl IncomingRequest {
     pub fn is_https(&self) -> bool {
         self.url.scheme() == "https"
     }
+
+    /// The request as the client sent it to a TLS-terminating front end
+    /// that the operator says sets `X-Forwarded-Proto` (`TRUST_FORWARDED_PROTO`):
+    /// its first value (the front end nearest the client), `http` or
+    /// `https`, becomes the scheme every URL and cookie attribute follows.
+    /// Any other value leaves the URL as it arrived.
+    pub fn with_forwarded_proto(mut self) -> Self {
+        let proto = self
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if let Some(p) = proto.filter(|p| p == "http" || p == "https") {
+            if p != self.url.scheme() {
+                // http and https are both special schemes: this cannot fail.
+                let _ = self.url.set_scheme(&p);
+            }
+        }
+        self
+    }
 }
 
 /// Facts about the request every handler needs, and where the routes live.

@@ -156,3 +156,48 @@ fn logout_sends_the_hubs_deletions_for_the_frame_as_well() {
         .collect();
     assert_eq!(worker.len(), 2, "{worker:?}");
 }
+
+// ---------- one scheme everywhere (TRUST_FORWARDED_PROTO) ----------
+
+fn initiation_behind_tls_proxy(extra: &[(&str, &str)]) -> hubgate::http::Response {
+    let app = lti_app(extra);
+    let io = TestIo::new();
+    let mut req = get(&format!(
+        "/hub/lti13/oauth_login?iss={}&client_id={CLIENT}&login_hint=u&target_link_uri={}",
+        urlenc(LMS),
+        urlenc("https://hub.example.edu/hub/")
+    ));
+    req.url.set_scheme("http").unwrap();
+    req.headers.push("X-Forwarded-Proto", "https");
+    respond(&app, req, &io)
+}
+
+#[test]
+fn behind_a_trusted_tls_front_end_redirect_uri_and_cookies_are_https() {
+    let r = initiation_behind_tls_proxy(&[("TRUST_FORWARDED_PROTO", "true")]);
+    assert_eq!(r.status, 302, "{}", body(&r));
+    assert_eq!(
+        query(r.location().unwrap(), "redirect_uri").as_deref(),
+        Some("https://hub.example.edu/hub/lti13/oauth_callback")
+    );
+    let flow = r.headers.get("set-cookie").unwrap();
+    assert!(
+        flow.starts_with("__Host-hubgate-lti-") && flow.contains("Secure"),
+        "{flow}"
+    );
+}
+
+#[test]
+fn x_forwarded_proto_is_ignored_unless_the_operator_trusts_it() {
+    let r = initiation_behind_tls_proxy(&[]);
+    assert_eq!(r.status, 302, "{}", body(&r));
+    assert_eq!(
+        query(r.location().unwrap(), "redirect_uri").as_deref(),
+        Some("http://hub.example.edu/hub/lti13/oauth_callback")
+    );
+    assert!(r
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .starts_with("hubgate-lti-"));
+}

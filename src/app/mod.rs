@@ -114,6 +114,12 @@ fn clear_flow(
 
 pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
     let cfg = &app.config;
+    // One scheme everywhere: decided here, once, before any URL or cookie.
+    let req = if cfg.trust_forwarded_proto {
+        req.with_forwarded_proto()
+    } else {
+        req
+    };
     let ctx = RequestCtx::new(&req, &cfg.base_path);
     let r = route(&cfg.base_path, req.url.path());
     if !r.allows(req.method) {
