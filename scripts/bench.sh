@@ -12,8 +12,6 @@ echo "== core, native (release)"
 cargo run --quiet --release --example core_bench
 echo "== LTI launch validation, native (release)"
 cargo run --quiet --release --example lti_bench
-echo "== proxy overhead in workerd"
-node bench/proxy-overhead.mjs
 echo "== LTI launches in workerd against lti1p3platform (time per launch, JWKS fetch count)"
 HUBGATE_LTI_BULK="${HUBGATE_LTI_BULK:-1000}" node --test --test-concurrency=1 --test-name-pattern="launches fetch the platform JWKS" tests/e2e/lti.test.mjs 2>&1 | grep -E "\[lti bench\]|^# (pass|fail)"
 echo "== wasm size per crate (twiggy on the unstripped module; README, \"Size\")"

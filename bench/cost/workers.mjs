@@ -41,7 +41,7 @@ export async function snapshotBuild({ waitMs = 120_000, log = () => {} } = {}) {
   };
 }
 
-/** A pass-through worker: what any worker in front of the hub does at least (as bench/proxy-overhead.mjs). */
+/** A pass-through worker: what any worker in front of the hub does at least. */
 export function bareSource(hubOrigin, { withOneTime = false } = {}) {
   return `export default { async fetch(req) {
   const u = new URL(req.url); const o = new URL(${JSON.stringify(hubOrigin)});
