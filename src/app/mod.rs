@@ -290,7 +290,7 @@ async fn proxied(app: &App, req: IncomingRequest, ctx: &RequestCtx, io: &impl Io
     match session::current(app, &req, ctx, io).await {
         Ok(s) => {
             let mut plan = proxy::plan(&cfg.proxy, &req, Passage::Session);
-            if session::session_context(&s) == Context::Embedded {
+            if s.identity.method.cookie_context() == Context::Embedded {
                 plan.frame_ancestors = Some(
                     cfg.lti
                         .as_ref()

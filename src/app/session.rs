@@ -8,7 +8,7 @@ use crate::assertion::{self, Audience};
 use crate::cookies::{self, Context};
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::identity::from_claims::{self, Asserted, IdentityError};
-use crate::identity::{Identity, LoginMethod};
+use crate::identity::Identity;
 use crate::log;
 use crate::ports::{random_token, Io};
 use crate::proxy;
@@ -154,14 +154,6 @@ pub async fn start(
     Ok(resp)
 }
 
-/// Where a session's cookies live: an LTI launch's in the LMS frame.
-pub fn session_context(s: &Session) -> Context {
-    match s.identity.method {
-        LoginMethod::Lti => Context::Embedded,
-        _ => Context::TopLevel,
-    }
-}
-
 /// The hub's `Set-Cookie` headers for a session in `ctx` (`framing`).
 fn for_context(hub_cookies: Vec<String>, ctx: Context) -> Vec<String> {
     match ctx {
@@ -188,7 +180,7 @@ pub async fn handoff(
 ) -> Result<Response, StartError> {
     let hub_cookies = for_context(
         hub_login(app, req, ctx, &s.identity, next, io).await?,
-        session_context(s),
+        s.identity.method.cookie_context(),
     );
     let mut r = Response::redirect(next);
     push_cookies(&mut r, s.reissue.iter().cloned().collect());

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod from_claims;
 
+use crate::cookies::Context;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,14 @@ impl LoginMethod {
         match self {
             LoginMethod::Oauth => "oauth",
             LoginMethod::Lti => "lti",
+        }
+    }
+
+    /// Where a session's cookies live: an LTI launch's in the LMS frame.
+    pub fn cookie_context(self) -> Context {
+        match self {
+            LoginMethod::Lti => Context::Embedded,
+            LoginMethod::Oauth => Context::TopLevel,
         }
     }
 }

@@ -203,11 +203,7 @@ pub fn verify(
             max_age: remaining,
             ..cfg.clone()
         };
-        let ctx = if identity.method == LoginMethod::Lti {
-            Context::Embedded
-        } else {
-            Context::TopLevel
-        };
+        let ctx = identity.method.cookie_context();
         mint_inner(&cfg, &identity, &c.sid, origin, https, ctx, now, c.ext)
     });
     let session = Session {
