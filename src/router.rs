@@ -17,6 +17,8 @@ pub enum Route {
     LtiDeepLink,
     LtiConfig,
     LtiJwks,
+    /// Whether the flow cookie came back (the Platform Storage page asks).
+    LtiFlowCheck,
     Health,
     AssertionJwks,
     /// Everything else goes to the hub (with a session, or an API token).
@@ -34,6 +36,7 @@ const PATHS: &[(&str, Route)] = &[
     ("hub/lti13/deep_link", Route::LtiDeepLink),
     ("hub/lti13/config", Route::LtiConfig),
     ("hub/lti13/jwks", Route::LtiJwks),
+    ("_hubgate/lti/flow_check", Route::LtiFlowCheck),
     ("_hubgate/health", Route::Health),
     ("_hubgate/jwks.json", Route::AssertionJwks),
 ];

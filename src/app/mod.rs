@@ -160,7 +160,8 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
             let res = lti_launch(app, &req, &ctx, io).await;
             let state = lti_routes::launch_state(&req);
             match res {
-                Ok(r) => clear_flow(r, FlowKind::Lti, state, &ctx),
+                Ok(LaunchAnswer::FlowGoesOn(r)) => r,
+                Ok(LaunchAnswer::Done(r)) => clear_flow(r, FlowKind::Lti, state, &ctx),
                 Err(f) => clear_flow(failed(io, &req, f.as_ref()), FlowKind::Lti, state, &ctx),
             }
         }
@@ -179,6 +180,11 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
                 .map_err(boxed),
         ),
         Route::LtiJwks => respond(app.lti().map(|c| lti_routes::jwks(&c)).map_err(boxed)),
+        Route::LtiFlowCheck => respond(
+            app.lti()
+                .map(|c| lti_routes::flow_check(&c, &req, &ctx, io.now()))
+                .map_err(boxed),
+        ),
         Route::Login => login(app, &req, &ctx, io).await,
         Route::Proxy => return proxied(app, req, &ctx, io).await,
     })
@@ -217,9 +223,9 @@ async fn lti_launch(
     req: &IncomingRequest,
     ctx: &RequestCtx,
     io: &impl Io,
-) -> Result<Response, Box<dyn Failure>> {
+) -> Result<LaunchAnswer, Box<dyn Failure>> {
     let c = app.lti().map_err(boxed)?;
-    match lti_routes::launch(&c, req, ctx, io).await.map_err(boxed)? {
+    let done = match lti_routes::launch(&c, req, ctx, io).await.map_err(boxed)? {
         Launched::Session { asserted, next } => session::start(
             app,
             req,
@@ -240,7 +246,16 @@ async fn lti_launch(
                 .await
                 .map_err(boxed)
         }
-    }
+        Launched::CheckInBrowser(page) => return Ok(LaunchAnswer::FlowGoesOn(page)),
+    };
+    done.map(LaunchAnswer::Done)
+}
+
+/// A launch's answer, and whether its flow is over (its cookie goes).
+enum LaunchAnswer {
+    Done(Response),
+    /// The Platform Storage check page: the launch is posted again.
+    FlowGoesOn(Response),
 }
 
 /// `/hub/login`: with a session, the worker logs the user in at the hub

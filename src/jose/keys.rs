@@ -247,6 +247,16 @@ pub fn header_kid(token: &str) -> Option<String> {
     UntrustedToken::new(token).ok()?.header().key_id.clone()
 }
 
+/// One string claim of a token, read *without* verification: only for
+/// naming things (a storage key), never for deciding.
+pub fn unverified_string_claim(token: &str, name: &str) -> Option<String> {
+    let t = UntrustedToken::new(token).ok()?;
+    let c = t
+        .deserialize_claims_unchecked::<serde_json::Map<String, serde_json::Value>>()
+        .ok()?;
+    c.custom.get(name)?.as_str().map(str::to_string)
+}
+
 pub fn has_kid(keys: &KeySet, kid: Option<&str>) -> bool {
     match kid {
         Some(kid) => keys.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),

@@ -81,6 +81,12 @@ impl UntrustedLaunch<'_> {
         crate::jose::keys::header_kid(self.0)
     }
 
+    /// The `nonce` as sent, unverified: it names the storage entry the check
+    /// page compares (Platform Storage); the verified nonce decides.
+    pub fn unverified_nonce(&self) -> Option<String> {
+        crate::jose::keys::unverified_string_claim(self.0, "nonce")
+    }
+
     pub fn verify(self, keys: &KeySet, exp: &Expectations<'_>) -> Result<VerifiedLaunch, LtiError> {
         let reg = exp.registration;
         // IMS Security Framework 5.1.3 step 1 (and RFC 7515): the signature

@@ -40,6 +40,27 @@ impl Initiation {
     }
 }
 
+impl Initiation {
+    /// The same initiation as a query string (without `lti_storage_target`):
+    /// the "open in a new window" link starts the launch again at top level.
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("iss", &self.iss)
+            .append_pair("login_hint", &self.login_hint)
+            .append_pair("target_link_uri", &self.target_link_uri);
+        for (name, v) in [
+            ("lti_message_hint", &self.lti_message_hint),
+            ("client_id", &self.client_id),
+            ("lti_deployment_id", &self.lti_deployment_id),
+        ] {
+            if let Some(v) = v {
+                q.append_pair(name, v);
+            }
+        }
+        q.finish()
+    }
+}
+
 /// Random values for one flow, drawn by the caller through `Io`.
 pub struct FlowSecrets {
     pub state: String,

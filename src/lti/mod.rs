@@ -13,6 +13,7 @@ pub mod login;
 pub mod registration;
 pub mod routes;
 pub mod settings;
+pub mod storage;
 pub mod tool_config;
 pub mod tool_keys;
 
@@ -70,6 +71,10 @@ pub enum LtiError {
     DeepLink(String),
     #[error("deep linking response was posted without the instructor's session")]
     DeepLinkSession,
+    #[error("lti_storage_target is not a frame name")]
+    BadStorageTarget,
+    #[error("a launch carrying its flow from platform storage must be posted by the tool's own page (same origin)")]
+    StorageCrossOrigin,
 }
 
 impl LtiError {
@@ -84,6 +89,7 @@ impl LtiError {
             | RegistrationGone
             | LaunchClaim { .. }
             | NoUsername { .. }
+            | BadStorageTarget
             | DeepLink(_) => 400,
             UnknownIssuer(_)
             | UnknownClientId { .. }
@@ -91,7 +97,7 @@ impl LtiError {
             | Claims(_)
             | ReplayedNonce
             | PlatformError(_) => 401,
-            UnknownDeployment(_) | DeepLinkSession => 403,
+            UnknownDeployment(_) | DeepLinkSession | StorageCrossOrigin => 403,
             Jwks(_) | OneTimeStore(_) => 502,
             NoToolKey => 500,
         }

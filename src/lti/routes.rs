@@ -4,8 +4,9 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `/hub/lti13/oauth_login` | redirect to the platform's authorize URL, flow cookie |
-//! | `/hub/lti13/oauth_callback` | `Launched::Session` (resource link) or `Launched::Picker` (deep linking) |
+//! | `/hub/lti13/oauth_login` | redirect to the platform's authorize URL, flow cookie (in a frame or with `lti_storage_target`: the Platform Storage page) |
+//! | `/hub/lti13/oauth_callback` | `Launched::Session` (resource link), `Launched::Picker` (deep linking) or `Launched::CheckInBrowser` (Platform Storage) |
+//! | `/_hubgate/lti/flow_check` | 204 when this browser sent the flow cookie for `state`, else 404 |
 //! | `/hub/lti13/deep_link` | auto-post of the signed deep linking response |
 //! | `/hub/lti13/config` | tool configuration JSON |
 //! | `/hub/lti13/jwks` | the tool's public keys |
@@ -13,17 +14,18 @@
 use super::deep_linking::{self, DeepLinkContext};
 use super::launch::{self, Expectations, Message, UntrustedLaunch, VerifiedLaunch};
 use super::login::{self, FlowSecrets, Initiation};
+use super::storage::{self, StorageTarget};
 use super::{form_pairs, param, registration, tool_config, tool_keys, LtiError, LtiSettings};
 use crate::cache::key_sets::KeyCache;
 use crate::cache::CacheSettings;
 use crate::cookies::Context;
-use crate::http::{IncomingRequest, Method, RequestCtx, Response};
+use crate::http::{IncomingRequest, Method, RequestCtx, Response, UnixTime};
 use crate::identity::from_claims::{select_auth_state, Asserted, Vouch};
 use crate::identity::LoginMethod;
 use crate::log;
 use crate::one_time::{self, Kind, OneTimeKey};
 use crate::ports::{random_token, Io};
-use crate::session::flow_cookie::{self, Flow, FLOW_TTL};
+use crate::session::flow_cookie::{self, Flow, FlowError, LtiFlow, FLOW_TTL};
 use crate::session::{Session, SessionSettings};
 
 /// What the LTI routes need, and nothing else.
@@ -45,6 +47,9 @@ pub enum Launched {
         asserted: Asserted,
         picker: Box<DeepLinkPicker>,
     },
+    /// No flow cookie came back, but the platform keeps storage for the
+    /// tool: the page that reads the flow from it and posts the launch again.
+    CheckInBrowser(Response),
 }
 
 /// The picker's inputs; `app` renders it once the session is known.
@@ -69,20 +74,65 @@ pub async fn login(
         _ => req.url.query_pairs().into_owned().collect(),
     };
     let init = Initiation::parse(&pairs)?;
+    let target = param(&pairs, "lti_storage_target")
+        .map(StorageTarget::parse)
+        .transpose()?;
     let secrets = FlowSecrets {
         state: random_token(io, 32),
         nonce: random_token(io, 32),
     };
     let launch_url = ctx.url_for("hub/lti13/oauth_callback");
-    let (url, flow) = login::start(c.settings, &init, &launch_url, secrets)?;
-    let cookie = flow_cookie::mint(
-        c.session,
-        &Flow::Lti(flow),
-        ctx.https,
-        Context::Embedded,
-        io.now(),
+    let (url, lti_flow) = login::start(c.settings, &init, &launch_url, secrets)?;
+    let now = io.now();
+    let flow = Flow::Lti(lti_flow.clone());
+    let cookie = flow_cookie::mint(c.session, &flow, ctx.https, Context::Embedded, now);
+    let framed = req.headers.get("sec-fetch-dest") == Some("iframe");
+    if target.is_none() && !framed {
+        return Ok(Response::redirect(&url).with_cookie(cookie));
+    }
+    // In the LMS's frame: the page that keeps the flow in platform storage,
+    // or checks the cookie came back, or offers a new window.
+    let platform_origin = url::Url::parse(&url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let sealed = flow_cookie::seal(c.session, &flow, now);
+    let check = format!(
+        "{}?state={}",
+        ctx.path_for("_hubgate/lti/flow_check"),
+        url::form_urlencoded::byte_serialize(lti_flow.state.as_bytes()).collect::<String>()
     );
-    Ok(Response::redirect(&url).with_cookie(cookie))
+    let new_window = format!("{}?{}", ctx.url_for("hub/lti13/oauth_login"), init.query());
+    let page = storage::initiation_page(&storage::InitiationPage {
+        target: target.as_ref(),
+        platform_origin: &platform_origin,
+        authorize: &url,
+        state_key: storage::state_key(&lti_flow.state),
+        state_value: &sealed,
+        nonce_key: storage::nonce_key(&lti_flow.nonce),
+        nonce: &lti_flow.nonce,
+        flow_check: check,
+        new_window: &new_window,
+        target_link_uri: &init.target_link_uri,
+        frame_ancestors: &c.settings.frame_ancestors,
+    });
+    Ok(page.with_cookie(cookie))
+}
+
+/// `/_hubgate/lti/flow_check?state=`: whether this browser sent back the
+/// flow cookie for `state` (the initiation page asks before leaving for the
+/// platform). The flow is not consumed.
+pub fn flow_check(
+    c: &LtiCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    now: UnixTime,
+) -> Response {
+    let state = req.query_param("state");
+    let found =
+        flow_cookie::take_lti(c.session, state.as_deref(), &req.headers, ctx.https, now).is_ok();
+    let mut r = Response::new(if found { 204 } else { 404 });
+    r.headers.set("Cache-Control", "no-store");
+    r
 }
 
 /// The state a launch form carries (to clear its flow cookie on failure).
@@ -99,15 +149,15 @@ pub async fn launch(
     let lti = c.settings;
     let pairs = form(req);
     let now = io.now();
+    // LTI Platform Storage: when the platform keeps storage for the tool,
+    // the launch is first answered with the page that reads the flow back.
+    if param(&pairs, storage::FLOW_FIELD).is_none() && param(&pairs, "lti_storage_target").is_some()
+    {
+        return Ok(Launched::CheckInBrowser(check_page(c, ctx, &pairs)?));
+    }
     // IMS Security Framework 5.1.1.3 / RFC 6749 10.12: the state is checked
-    // before anything else.
-    let flow = flow_cookie::take_lti(
-        c.session,
-        param(&pairs, "state"),
-        &req.headers,
-        ctx.https,
-        now,
-    )?;
+    // before anything else, against the flow this browser holds.
+    let flow = browser_flow(c, req, ctx, &pairs, now)?;
     if let Some(error) = param(&pairs, "error") {
         return Err(LtiError::PlatformError(error.to_string()));
     }
@@ -177,6 +227,71 @@ pub async fn launch(
             })
         }
     }
+}
+
+/// The flow this browser holds for the launch's state: from its cookie,
+/// from platform storage (posted back by the check page, same-origin), or
+/// both, and then both must agree.
+fn browser_flow(
+    c: &LtiCtx<'_>,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    pairs: &[(String, String)],
+    now: UnixTime,
+) -> Result<LtiFlow, LtiError> {
+    let state = param(pairs, "state");
+    let cookie = flow_cookie::take_lti(c.session, state, &req.headers, ctx.https, now);
+    let Some(sealed) = param(pairs, storage::FLOW_FIELD) else {
+        return Ok(cookie?);
+    };
+    if !storage::is_same_origin_post(&req.headers, &ctx.origin) {
+        return Err(LtiError::StorageCrossOrigin);
+    }
+    let stored = flow_cookie::open_lti(c.session, sealed, state, now)?;
+    match cookie {
+        Err(FlowError::MissingCookie) => Ok(stored),
+        Ok(f) if f == stored => Ok(stored),
+        Ok(_) => Err(FlowError::StateMismatch.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The check page (first leg of a Platform Storage launch). Only a
+/// registered platform's id_token gets one: its origin is the one the page
+/// talks to.
+fn check_page(
+    c: &LtiCtx<'_>,
+    ctx: &RequestCtx,
+    pairs: &[(String, String)],
+) -> Result<Response, LtiError> {
+    let target = StorageTarget::parse(param(pairs, "lti_storage_target").unwrap_or_default())?;
+    let state = param(pairs, "state").ok_or(FlowError::MissingState)?;
+    if let Some(error) = param(pairs, "error") {
+        return Err(LtiError::PlatformError(error.to_string()));
+    }
+    let id_token = param(pairs, "id_token").ok_or(LtiError::MissingParameter("id_token"))?;
+    let iss = crate::jose::keys::unverified_string_claim(id_token, "iss")
+        .ok_or(LtiError::MissingParameter("id_token"))?;
+    let platform = c
+        .settings
+        .platforms
+        .iter()
+        .find(|p| p.issuer == iss)
+        .ok_or(LtiError::UnknownIssuer(iss))?;
+    let platform_origin = platform.authorize_url.origin().ascii_serialization();
+    let nonce = UntrustedLaunch(id_token).unverified_nonce();
+    let action = ctx.path_for("hub/lti13/oauth_callback");
+    Ok(storage::check_page(&storage::CheckPage {
+        target: &target,
+        platform_origin: &platform_origin,
+        state_key: storage::state_key(state),
+        nonce_key: nonce.as_deref().map(storage::nonce_key),
+        nonce: nonce.as_deref(),
+        action: &action,
+        id_token,
+        state,
+        frame_ancestors: &c.settings.frame_ancestors,
+    }))
 }
 
 fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, platform: &str) -> Result<Asserted, LtiError> {

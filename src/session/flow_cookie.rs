@@ -109,6 +109,12 @@ pub fn cookie_name(kind: FlowKind, state: &str, https: bool) -> String {
     cookies::cookie_name(&format!("{}{id}", kind.cookie_base()), https)
 }
 
+/// The signed flow: the flow cookie's value, and what LTI Platform Storage
+/// keeps when the browser keeps no cookie in the frame.
+pub fn seal(cfg: &SessionSettings, flow: &Flow, now: UnixTime) -> String {
+    signing::mint(&cfg.secret, Purpose::Flow, flow, now, FLOW_TTL)
+}
+
 pub fn mint(
     cfg: &SessionSettings,
     flow: &Flow,
@@ -116,10 +122,9 @@ pub fn mint(
     ctx: Context,
     now: UnixTime,
 ) -> String {
-    let token = signing::mint(&cfg.secret, Purpose::Flow, flow, now, FLOW_TTL);
     cookies::set_cookie(
         &cookie_name(flow.kind(), flow.state(), https),
-        &token,
+        &seal(cfg, flow, now),
         FLOW_TTL,
         https,
         ctx,
@@ -141,8 +146,20 @@ pub fn take(
     let jar = cookies::parse_request_cookies(headers);
     let value =
         cookies::find(&jar, &cookie_name(kind, state, https)).ok_or(FlowError::MissingCookie)?;
+    open(cfg, kind, value, state, now)
+}
+
+/// Verify a sealed flow (from the cookie or from platform storage) and
+/// compare its state with the request's in constant time.
+pub fn open(
+    cfg: &SessionSettings,
+    kind: FlowKind,
+    sealed: &str,
+    state: &str,
+    now: UnixTime,
+) -> Result<Flow, FlowError> {
     let flow = signing::verify::<Flow>(
-        value,
+        sealed,
         Purpose::Flow,
         &cfg.secret,
         cfg.previous.as_ref(),
@@ -182,7 +199,24 @@ pub fn take_lti(
     https: bool,
     now: UnixTime,
 ) -> Result<LtiFlow, FlowError> {
-    match take(cfg, FlowKind::Lti, state, headers, https, now)? {
+    lti_only(take(cfg, FlowKind::Lti, state, headers, https, now)?)
+}
+
+/// An LTI flow that came back through platform storage instead of a cookie.
+pub fn open_lti(
+    cfg: &SessionSettings,
+    sealed: &str,
+    state: Option<&str>,
+    now: UnixTime,
+) -> Result<LtiFlow, FlowError> {
+    let state = state
+        .filter(|s| !s.is_empty())
+        .ok_or(FlowError::MissingState)?;
+    lti_only(open(cfg, FlowKind::Lti, sealed, state, now)?)
+}
+
+fn lti_only(flow: Flow) -> Result<LtiFlow, FlowError> {
+    match flow {
         Flow::Lti(f) => Ok(f),
         Flow::Oauth(_) => Err(FlowError::WrongKind),
     }
