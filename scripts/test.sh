@@ -32,6 +32,9 @@ join() { # name
 
 background tools bash scripts/setup.sh tools
 background python bash -c 'bash scripts/setup-jupyterhub.sh && bash hub/run_tests.sh --collect-only -q >/dev/null'
+# Debian's chromium for the real-browser suite (apt-get as root when missing;
+# otherwise it fails with the command that installs it; never skipped).
+background browser bash -c 'bash scripts/setup-browser.sh >/dev/null'
 bash scripts/setup.sh base
 
 step "cargo fmt --check, layering, clippy (native, native with eddsa, wasm32)"
@@ -55,4 +58,9 @@ step "hub-side authenticator (pytest) beside the end-to-end suite in workerd (no
 background pytest bash hub/run_tests.sh -q
 node --test --test-concurrency=2 tests/e2e/
 join pytest
+join browser
+step "real-browser suite (Chromium: the LMS frame, a real JupyterHub)"
+# After the others, alone: its waits are for a browser, and two cores shared
+# with workerd suites make them slow, not wrong.
+node --test tests/browser/
 step "all suites passed"

@@ -2,12 +2,15 @@
 //! bodies: never panic; the pairs round-trip through form encoding; an
 //! initiation takes exactly the first value of each parameter, refuses a
 //! missing or empty required one with 400, and the launch's state is the
-//! first non-empty `state`.
+//! first non-empty `state`. An `lti_storage_target` is accepted only as a
+//! frame name (it is written into a page's data), and the initiation's
+//! new-window query gives back the same initiation.
 //!
 //! Input: an `application/x-www-form-urlencoded` body (or query).
 
 use hubgate::http::{Headers, IncomingRequest, Method};
 use hubgate::lti::login::Initiation;
+use hubgate::lti::storage::StorageTarget;
 use hubgate::lti::{form_pairs, LtiError};
 
 fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -29,8 +32,25 @@ pub fn run(data: &[u8]) {
         "form pairs round trip"
     );
 
+    if let Some(t) = first(&pairs, "lti_storage_target") {
+        let frame_name = t.len() <= 64
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        match StorageTarget::parse(t) {
+            Ok(_) => assert!(frame_name, "accepted {t:?}"),
+            Err(e) => {
+                assert!(!frame_name, "refused {t:?}");
+                assert_eq!(e.status(), 400);
+            }
+        }
+    }
+
     match Initiation::parse(&pairs) {
         Ok(i) => {
+            let again = Initiation::parse(&form_pairs(i.query().as_bytes())).expect("query parses");
+            assert_eq!(again.query(), i.query(), "new-window query round trip");
+            assert_eq!(again.iss, i.iss);
+            assert_eq!(again.login_hint, i.login_hint);
             assert_eq!(Some(i.iss.as_str()), first(&pairs, "iss"));
             assert_eq!(Some(i.login_hint.as_str()), first(&pairs, "login_hint"));
             assert_eq!(
