@@ -9,9 +9,12 @@
 //   IdP        http://127.0.0.1:I    the demo OpenID provider, for top-level logins
 //
 // Every browser has a fresh profile with third-party cookies blocked (the
-// harness test proves the setting is in force). Each test says what went
-// wrong with the frame's URL chain (cookies sent, Set-Cookie received,
-// Location, CSP), a diagnosis and the browser's cookie store.
+// harness test proves the setting is in force); one also blocks every cookie
+// of the tool inside the LMS page, partitioned ones included (Chromium's
+// per-site cookie rule), as browsers that refuse all third-party cookies
+// do. Each test says what went wrong with the frame's URL chain (cookies
+// sent, Set-Cookie received, Location, CSP), a diagnosis and the browser's
+// cookie store.
 //
 // Needs: `bash scripts/setup-browser.sh` (chromium), `npm ci`
 // (playwright-core), `npm run build` (build/), `bash scripts/setup-jupyterhub.sh`
@@ -23,6 +26,7 @@ import { inspect } from 'node:util';
 import { startStack, missingPieces } from './support/stack.mjs';
 import { launchBrowser, explain, describeCookies, chromiumVersion, findChromium, pollUntil, frameNamed, evalIn, siteOf } from './support/browser.mjs';
 import { openCourse, waitForFrame, atToolPath, hubIdentity, workerSession, idpLogin, labReady, runInNotebookUi, runInKernelFromFrame, ltiUsername, TOOL_FRAME } from './support/flows.mjs';
+import { ASIDE_FRAME } from './support/lms.mjs';
 
 let s;
 const browsers = new Set();
@@ -248,6 +252,171 @@ describe('LTI in the LMS iframe (cross-site, third-party cookies blocked, https)
       await must(b, r.ok, `with platform storage the launch did not land on /hub/home in the frame: ${r.reason}`, { mark, extra });
       const who = await hubIdentity(r.frame);
       await mustEqual(b, who.page, ltiUsername(s, user), `the hub in the frame shows ${JSON.stringify(who)}`, { mark });
+    });
+  });
+});
+
+describe('LTI Platform Storage and the new-window fallback (origins of the messages, older platforms, a frame with no cookie at all)', () => {
+  const newWindowShown = async (f) => new URL(f.url()).origin === s.tool && (await evalIn(f, () => !!document.getElementById('new-window') && !document.getElementById('new-window').hidden, null, 3000));
+  const showMessages = (list) => list.map((m) => `  ${m.subject} from ${m.origin}${m.answered === false ? ' (not answered)' : ''} key=${JSON.stringify(m.key)}`).join('\n') || '  (none)';
+  const showAside = (list) => list.map((a) => `  ${a.kind} ${a.subject ?? ''} ${a.message_id ?? ''}${a.origin ? ` from ${a.origin}` : ''}`).join('\n') || '  (none)';
+
+  test('a browser that keeps no cookie for the tool inside the LMS frame (not even a partitioned one) and a platform with no storage: the frame offers "Open in a new window"; the new window completes the launch and shows /hub/home as the student; nothing signed the student in inside the frame', { timeout: 120_000 }, async () => {
+    // This emulates browsers that block even partitioned third-party cookies
+    // (Safari, Firefox in strict mode, a Chrome user's "block cookies for
+    // this site" rule). It is Chromium's own per-site cookie rule, written in
+    // the fresh profile: cookies of https://localhost:* are blocked in pages
+    // of https://127.0.0.1:* (the LMS), partitioned ones included, while the
+    // tool at top level keeps its cookies. (Not `context.route`: it cannot
+    // change a response's headers in the browser; `route.fetch` would make
+    // the request from Node, without Sec-Fetch-*, and copy its Set-Cookie
+    // into the browser's cookie jar.) The LMS page has no storage script and
+    // the initiation carries no lti_storage_target: the worker's page can
+    // only check its flow cookie, which the browser did not keep.
+    await withBrowser('no-cookie-new-window', async (b) => {
+      const user = 'student9';
+      const authBefore = s.lms.authorizeRequests.length;
+      const launchesBefore = s.lms.launches.length;
+      const { mark } = await openCourse(b, s, { user, target: `${s.tool}/hub/home`, platform: 'none' });
+      assert.equal(await b.page.evaluate(() => typeof window.__lti), 'undefined', 'the LMS page has no storage script (platform=none)');
+      const offered = await waitForFrame(b, mark, newWindowShown, { timeoutMs: 20_000 });
+      await must(b, offered.ok, `the frame did not offer to open the tool in a new window: ${offered.reason}`, { mark });
+
+      // The emulation is in force: the worker set its flow cookie in the frame and the browser kept nothing.
+      await b.rec.settle();
+      const init = b.rec.since(mark).find((e) => e.frame === TOOL_FRAME && e.method === 'POST' && e.url === `${s.tool}/hub/lti13/oauth_login`);
+      const inPartition = async () => (await b.context.cookies()).filter((c) => c.domain === 'localhost' && c.partitionKey === LMS_SITE);
+      await must(b, init?.status === 200 && (init.setCookies ?? []).length > 0, `precondition: the login initiation in the frame answered ${init?.status} with ${(init?.setCookies ?? []).length} Set-Cookie lines (expected the storage/new-window page and the flow cookie)`, { mark });
+      await mustEqual(b, (await inPartition()).map(cookieLine), [], 'precondition: the browser kept a tool cookie in the LMS frame although cookies of the tool are blocked there', { mark });
+      const check = b.rec.since(mark).find((e) => e.frame === TOOL_FRAME && e.url.startsWith(`${s.tool}/_hubgate/lti/flow_check?`));
+      await must(b, check, 'the page in the frame showed the new-window offer without asking /_hubgate/lti/flow_check whether its flow cookie came back', { mark });
+      await mustEqual(b, [check.status, check.sent], [404, []], 'flow_check in the frame (status, cookies sent)', { mark });
+      await mustEqual(b, s.lms.authorizeRequests.length, authBefore, 'the frame went on to the platform although its flow cookie was lost (the launch could only fail there)', { mark });
+
+      const link = await evalIn(offered.frame, () => {
+        const a = [...document.querySelectorAll('#new-window a')].find((x) => x.textContent.trim() === 'Open in a new window');
+        return a ? { href: a.href, target: a.target, visible: !!(a.offsetWidth || a.offsetHeight) } : null;
+      });
+      await must(b, link?.visible, `no visible "Open in a new window" link in the frame: ${JSON.stringify(link)}`, { mark });
+      const to = new URL(link.href);
+      await mustEqual(b, [link.target, to.origin, to.pathname, to.searchParams.get('login_hint'), to.searchParams.get('iss')], ['_blank', s.tool, '/hub/lti13/oauth_login', user, s.lms.issuer], 'the new-window link (target, origin, path, login_hint, iss)', { mark });
+      await mustEqual(b, await evalIn(offered.frame, () => document.getElementById('platform-window')?.hidden ?? 'absent'), true, "the platform's new-window button is shown although the platform never answered lti.capabilities", { mark });
+
+      const mark2 = b.rec.mark();
+      const [popup] = await Promise.all([b.context.waitForEvent('page', { timeout: 15_000 }), offered.frame.getByRole('link', { name: 'Open in a new window' }).click({ timeout: 10_000 })]);
+      const home = await pollUntil(async () => {
+        const u = new URL(popup.url());
+        return u.origin === s.tool && u.pathname === '/hub/home' && (await popup.evaluate(() => document.readyState)) === 'complete';
+      }, { timeoutMs: 30_000 });
+      await must(b, home, `the launch in the new window did not reach /hub/home (at ${popup.url()})`, { mark: mark2, frames: ['top'] });
+      const who = await hubIdentity(popup.mainFrame());
+      await mustEqual(b, who.page, ltiUsername(s, user), `the hub in the new window shows ${JSON.stringify(who)}`, { mark: mark2, frames: ['top'] });
+      await mustEqual(b, who.api?.name, ltiUsername(s, user), `/hub/api/user in the new window: ${JSON.stringify(who.api)}`, { mark: mark2, frames: ['top'] });
+      await mustEqual(b, s.lms.launches.slice(launchesBefore).filter((l) => l.user === user).length, 1, 'the platform issued the id_token once (for the new window)', { mark });
+
+      // Nothing signed the student in inside the frame.
+      await must(b, !launchPost(b, mark), 'an id_token was posted to the worker inside the frame', { mark });
+      const frameNow = frameNamed(b.page, TOOL_FRAME);
+      await mustEqual(b, [new URL(frameNow.url()).pathname, await newWindowShown(frameNow).catch(() => false)], ['/hub/lti13/oauth_login', true], 'the frame left the new-window offer', { mark });
+      const inFrame = await workerSession(s, b.page);
+      await must(b, !inFrame.session, `a tool document in the LMS page has a worker session (/hub/api/user -> ${inFrame.status} ${inFrame.text})`, { mark });
+      await mustEqual(b, (await inPartition()).map(cookieLine), [], 'tool cookies in the LMS partition after the launch', { mark });
+    }, { blockCookies: [{ site: s.tool, embeddedIn: s.lms.url }] });
+  });
+
+  test('a platform that answers only the older org.imsglobal.lti.* names: the launch in the frame stores state and nonce with org.imsglobal.lti.put_data, reads them back with org.imsglobal.lti.get_data, posts the stored flow same-origin and lands on /hub/home as the student', { timeout: 120_000 }, async () => {
+    await withBrowser('storage-legacy', async (b) => {
+      const user = 'student10';
+      const posts = [];
+      b.context.on('request', (req) => {
+        if (req.method() === 'POST' && req.url() === `${s.tool}/hub/lti13/oauth_callback`) posts.push(new URLSearchParams(req.postData() ?? ''));
+      });
+      const launchesBefore = s.lms.launches.length;
+      const { mark } = await openCourse(b, s, { user, target: `${s.tool}/hub/home`, storage: true, platform: 'legacy' });
+      const r = await waitForFrame(b, mark, atToolPath(s, /^\/hub\/home$/), { timeoutMs: 40_000 });
+      const messages = await b.page.evaluate(() => window.__lti.messages);
+      const launch = s.lms.launches.slice(launchesBefore).find((l) => l.user === user);
+      await must(b, launch, 'the platform never issued the id_token (no valid authorize request from the frame)', { mark, extra: `postMessages the LMS page received:\n${showMessages(messages)}` });
+      const extra = `postMessages the LMS page received:\n${showMessages(messages)}\nthe authorize request carried state=${launch.state} nonce=${launch.nonce}\nid_token posts: ${posts.map((q) => [...q.keys()].join('+')).join(' | ')}`;
+      await mustEqual(b, messages.filter((m) => m.origin !== s.tool).map((m) => `${m.subject} from ${m.origin}`), [], 'storage messages from an origin other than the tool', { mark, extra });
+      const subjects = messages.map((m) => m.subject);
+      await must(b, subjects.includes('org.imsglobal.lti.capabilities'), 'the tool never asked org.imsglobal.lti.capabilities', { mark, extra });
+      await mustEqual(b, subjects.filter((x) => /^lti\.(put|get)_data$/.test(x)), [], 'the tool used lti.put_data / lti.get_data, which this platform does not offer', { mark, extra });
+      const puts = messages.filter((m) => m.subject === 'org.imsglobal.lti.put_data');
+      const gets = messages.filter((m) => m.subject === 'org.imsglobal.lti.get_data');
+      const carries = (m, v) => JSON.stringify([m.key, m.value]).includes(v);
+      await must(b, puts.some((m) => carries(m, launch.state)) && puts.some((m) => carries(m, launch.nonce)), 'the tool did not store the state and the nonce with org.imsglobal.lti.put_data', { mark, extra });
+      const statePut = puts.find((m) => typeof m.key === 'string' && m.key.includes(launch.state));
+      await must(b, statePut && gets.some((g) => g.key === statePut.key), 'the tool never read the state back with org.imsglobal.lti.get_data', { mark, extra });
+      // the check page's same-origin post carried what the platform stored under the state's key
+      const flowPost = posts.find((q) => q.has('hubgate_flow'));
+      await must(b, flowPost && flowPost.get('state') === launch.state && flowPost.get('hubgate_flow') === statePut.value, 'the launch was not posted again with the flow read back from the platform (hubgate_flow)', { mark, extra });
+      await must(b, r.ok, `with org.imsglobal.lti.* storage the launch did not land on /hub/home in the frame: ${r.reason}`, { mark, extra });
+      const who = await hubIdentity(r.frame);
+      await mustEqual(b, who.page, ltiUsername(s, user), `the hub in the frame shows ${JSON.stringify(who)}`, { mark });
+      await mustEqual(b, who.api?.name, ltiUsername(s, user), `/hub/api/user in the frame: ${JSON.stringify(who.api)}`, { mark });
+    });
+  });
+
+  test("the tool addresses its storage messages to the LMS origin only: with lti_storage_target naming a frame of another site in the LMS page, that frame receives none of them (the tool frame's own postMessage with targetOrigin * does reach it), and the launch goes on with the cookie", { timeout: 120_000 }, async () => {
+    await withBrowser('storage-target-origin', async (b) => {
+      const user = 'student11';
+      const { mark } = await openCourse(b, s, { user, target: `${s.tool}/hub/home`, storage: true, storageTarget: ASIDE_FRAME, aside: `${s.thirdParty.url}/relay` });
+      const r = await waitForFrame(b, mark, atToolPath(s, /^\/hub\/home$/), { timeoutMs: 40_000 });
+      const seen = async () => b.page.evaluate(() => ({ messages: window.__lti.messages, aside: window.__lti.aside }));
+      const lti = await seen();
+      const extra = `postMessages the LMS page received:\n${showMessages(lti.messages)}\nwhat the frame of ${s.thirdParty.url} reported:\n${showAside(lti.aside)}`;
+      await must(b, r.ok, `the launch did not land on /hub/home in the frame: ${r.reason}`, { mark, extra });
+      // The tool found the named frame and waited out both capability probes (2 × 800 ms) before checking its cookie.
+      const init = b.rec.since(mark).find((e) => e.frame === TOOL_FRAME && e.method === 'POST' && e.url === `${s.tool}/hub/lti13/oauth_login`);
+      const check = b.rec.since(mark).find((e) => e.frame === TOOL_FRAME && e.url.startsWith(`${s.tool}/_hubgate/lti/flow_check?`));
+      await must(b, init && check && check.t - init.t >= 1500, `the initiation page checked its cookie ${check && init ? `${check.t - init.t} ms` : '(never)'} after the initiation request: it did not wait for answers from the frame named ${ASIDE_FRAME}`, { mark, extra });
+      await mustEqual(b, lti.aside.filter((a) => a.kind === 'received').map((a) => `${a.subject} from ${a.origin}`), [], `the frame of another site (${s.thirdParty.url}) received storage messages from the tool`, { mark, extra });
+      await mustEqual(b, lti.messages.map((m) => `${m.subject} from ${m.origin}`), [], 'the LMS page received storage messages although lti_storage_target named another frame', { mark, extra });
+
+      // Control: the same frame does receive what the tool frame posts to it with targetOrigin * (and not with the LMS origin).
+      await evalIn(r.frame, ({ name, lms }) => {
+        const w = window.parent.frames[name];
+        w.postMessage({ subject: 'lti.capabilities', message_id: 'control-lms-origin' }, lms);
+        w.postMessage({ subject: 'lti.capabilities', message_id: 'control-star' }, '*');
+      }, { name: ASIDE_FRAME, lms: s.lms.url });
+      const after = await pollUntil(async () => {
+        const x = await seen();
+        return x.aside.some((a) => a.message_id === 'control-star') ? x : null;
+      }, { timeoutMs: 10_000 });
+      await must(b, after, `control: a message posted from the tool frame with targetOrigin * never reached the frame of ${s.thirdParty.url}`, { mark, extra });
+      await mustEqual(b, after.aside.filter((a) => a.kind === 'received').map((a) => `${a.message_id} from ${a.origin}`), [`control-star from ${s.tool}`], 'control: what the frame of another site received from the tool frame', { mark, extra });
+    });
+  });
+
+  test("the tool accepts storage replies from the LMS origin only: well-formed replies (right subject and message_id) delivered to the tool frame by a frame of another site are ignored, no put_data / get_data follows, and the launch goes on with the cookie", { timeout: 120_000 }, async () => {
+    await withBrowser('storage-reply-origin', async (b) => {
+      const user = 'student12';
+      const { mark } = await openCourse(b, s, { user, target: `${s.tool}/hub/home`, storage: true, platform: 'relay', aside: `${s.thirdParty.url}/relay` });
+      const r = await waitForFrame(b, mark, atToolPath(s, /^\/hub\/home$/), { timeoutMs: 40_000 });
+      const lti = await b.page.evaluate(() => ({ messages: window.__lti.messages, aside: window.__lti.aside }));
+      const extra = `postMessages the LMS page received:\n${showMessages(lti.messages)}\nwhat the frame of ${s.thirdParty.url} reported:\n${showAside(lti.aside)}`;
+      await mustEqual(b, lti.messages.filter((m) => m.origin !== s.tool).map((m) => `${m.subject} from ${m.origin}`), [], 'storage messages from an origin other than the tool', { mark, extra });
+      const probes = lti.messages.filter((m) => /capabilities$/.test(m.subject));
+      await must(b, probes.some((m) => m.subject === 'lti.capabilities') && probes.some((m) => m.subject === 'org.imsglobal.lti.capabilities'), 'the tool did not probe lti.capabilities and org.imsglobal.lti.capabilities', { mark, extra });
+      // every probe's reply was delivered from the other site's frame, in time (the tool waits 800 ms)
+      for (const p of probes) {
+        const relayed = lti.aside.find((a) => a.kind === 'relayed' && a.message_id === p.message_id && a.subject === `${p.subject}.response`);
+        await must(b, relayed && relayed.at - p.at < 500, `the reply to ${p.subject} (${p.message_id}) was not delivered to the tool frame within 500 ms (${relayed ? `${relayed.at - p.at} ms` : 'never'})`, { mark, extra });
+      }
+      await mustEqual(b, lti.messages.filter((m) => /(put|get)_data$/.test(m.subject)).map((m) => m.subject), [], `the tool took a capabilities reply sent from ${s.thirdParty.url} and went on to use the storage`, { mark, extra });
+      await must(b, r.ok, `the launch did not land on /hub/home in the frame: ${r.reason}`, { mark, extra });
+      const who = await hubIdentity(r.frame);
+      await mustEqual(b, who.page, ltiUsername(s, user), `the hub in the frame shows ${JSON.stringify(who)}`, { mark });
+
+      // Control: what the other site's frame relays does reach the tool frame's window, from that site's origin.
+      await evalIn(r.frame, () => {
+        window.__got = [];
+        window.addEventListener('message', (e) => window.__got.push({ origin: e.origin, id: e.data && e.data.message_id }));
+      });
+      await b.page.evaluate(() => window.__lti.relay({ subject: 'lti.capabilities.response', message_id: 'control-relay', supported_messages: [] }));
+      const got = await pollUntil(() => evalIn(r.frame, () => window.__got.find((x) => x.id === 'control-relay') ?? null, null, 3000), { timeoutMs: 10_000 });
+      await mustEqual(b, got?.origin, s.thirdParty.url, 'control: a reply relayed by the frame of another site reached the tool frame from', { mark, extra });
     });
   });
 });

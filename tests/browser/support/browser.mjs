@@ -117,19 +117,29 @@ process.on('exit', () => {
  * @param {object} o
  * @param {string} o.spki base64 SHA-256 SPKI pin of the local certificate
  * @param {'block'|'allow'} [o.thirdPartyCookies='block']
+ * @param {{site:string, embeddedIn:string}[]} [o.blockCookies] Chromium's own
+ *   per-site rule "block cookies" (content setting COOKIES = block, primary
+ *   pattern the cookie's site, secondary pattern the top-level site): no
+ *   cookie at all, partitioned ones included, for `site` in pages of
+ *   `embeddedIn`; `site` at top level keeps its cookies.
  * @param {number} [o.timeoutMs=30000] launch timeout
  * @returns {Promise<{context:any, page:any, dir:string, exe:string, rec:ReturnType<typeof recorder>, close():Promise<void>}>}
  */
-export async function launchBrowser({ spki, thirdPartyCookies = 'block', timeoutMs = 30_000, label = 'browser' }) {
+export async function launchBrowser({ spki, thirdPartyCookies = 'block', blockCookies = [], timeoutMs = 30_000, label = 'browser' }) {
   const exe = findChromium();
   const { chromium } = await playwright();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hubgate-${label}-`));
   // A first-run profile with the cookie setting already in place.
   fs.mkdirSync(path.join(dir, 'Default'), { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, 'Default', 'Preferences'),
-    JSON.stringify({ profile: { cookie_controls_mode: thirdPartyCookies === 'allow' ? 0 : 1 } }),
-  );
+  const profile = { cookie_controls_mode: thirdPartyCookies === 'allow' ? 0 : 1 };
+  if (blockCookies.length) {
+    // "scheme://host:*" patterns (any port); 13… is a Chromium time stamp (µs since 1601)
+    const pattern = (url) => `${new URL(url).protocol}//${new URL(url).hostname}:*`;
+    const cookies = {};
+    for (const { site, embeddedIn } of blockCookies) cookies[`${pattern(site)},${pattern(embeddedIn)}`] = { setting: 2, last_modified: '13300000000000000' };
+    profile.content_settings = { exceptions: { cookies } };
+  }
+  fs.writeFileSync(path.join(dir, 'Default', 'Preferences'), JSON.stringify({ profile }));
   const args = [...BASE_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`];
   if (spki) args.push(`--ignore-certificate-errors-spki-list=${spki}`);
   const rec0 = { dir };

@@ -3,18 +3,32 @@
 // local certificate, so the LMS and the tool (the worker on
 // https://localhost:<port>) are two different sites in the browser.
 //
-//   GET  /course?user=&roles=&target=&storage=1&window=frame|new&auto=1
+//   GET  /course?user=&roles=&target=&storage=1&storage_target=&platform=&aside=&window=frame|new&auto=1
 //        the course page. It holds the tool's iframe (name `tool-frame`) and
 //        the third-party login initiation as a form POSTed into that frame
 //        (or into a new window with window=new, submitted by clicking
 //        `#open`): iss, login_hint, target_link_uri, lti_message_hint,
 //        client_id, lti_deployment_id, and with storage=1 also
-//        lti_storage_target=_parent (LTI Platform Storage). The page answers
+//        lti_storage_target (LTI Platform Storage; `_parent` unless
+//        storage_target names a frame of the page). The page answers
 //        the tool's postMessages as the LTI Client Side postMessages /
-//        Platform Storage specs describe: lti.capabilities,
-//        lti.put_data, lti.get_data (values kept per sender origin, replies
-//        sent to event.source with targetOrigin = event.origin). Every message
-//        is logged in `window.__lti.messages` for the tests.
+//        Platform Storage specs describe (`platform`):
+//          lti     (default) lti.capabilities, lti.put_data, lti.get_data
+//                  (values kept per sender origin, replies sent to
+//                  event.source with targetOrigin = event.origin)
+//          legacy  the same under the older org.imsglobal.lti.* names only;
+//                  lti.* messages are logged and left unanswered
+//          relay   an impostor test: the page computes the replies (both
+//                  name sets) but has them delivered to the tool frame by
+//                  the `aside` frame, i.e. from another origin
+//          none    no storage script at all (no `window.__lti`)
+//        Every message whose subject starts with lti. or org.imsglobal.lti.
+//        is logged in `window.__lti.messages` (with event.origin and whether
+//        it was answered) for the tests. `aside=<url>` adds a hidden frame
+//        named `third-party-storage` on another site (third-party-site.mjs
+//        /relay); what it reports (every message it received, with the
+//        sender's origin; relays done) is in `window.__lti.aside`, and the
+//        launch is submitted once it has loaded.
 //   GET  /authorize  the OIDC authentication request from the tool (IMS
 //        Security Framework 5.1.1.2): checked (scope, response_type,
 //        response_mode, prompt, client_id, redirect_uri, login_hint,
@@ -42,46 +56,77 @@ function send(res, status, type, body, headers = {}) {
   res.end(body);
 }
 
-/** The course page's script: the platform side of LTI Platform Storage. */
-function storageScript(frameName) {
+const STORAGE_PREFIXES = { lti: ['lti.'], legacy: ['org.imsglobal.lti.'], relay: ['lti.', 'org.imsglobal.lti.'] };
+export const ASIDE_FRAME = 'third-party-storage';
+
+/**
+ * The course page's script: the platform side of LTI Platform Storage.
+ * @param {string} frameName the frame the capabilities name for put/get
+ * @param {'lti'|'legacy'|'relay'} mode
+ * @param {string|null} asideOrigin origin of the `aside` frame (relay mode and reports)
+ */
+function storageScript(frameName, mode, asideOrigin) {
   return `
 (function () {
+  var prefixes = ${JSON.stringify(STORAGE_PREFIXES[mode])};
+  var relay = ${JSON.stringify(mode === 'relay')};
+  var asideOrigin = ${JSON.stringify(asideOrigin)};
   var store = Object.create(null); // origin -> key -> value
   var log = [];
-  window.__lti = { messages: log, store: store };
+  var aside = [];
+  function asideWindow() { return window.frames[${JSON.stringify(ASIDE_FRAME)}] || null; }
+  window.__lti = {
+    mode: ${JSON.stringify(mode)}, messages: log, store: store, aside: aside,
+    // the tests' control: have the aside frame deliver any message to the tool frame
+    relay: function (m) { var w = asideWindow(); if (w) w.postMessage({ relay: m, to: 'tool-frame' }, asideOrigin); },
+  };
   window.addEventListener('message', function (event) {
     var d = event.data;
+    if (asideOrigin && event.origin === asideOrigin && d && typeof d === 'object' && typeof d.aside === 'string') {
+      aside.push({ kind: d.aside, origin: d.origin, subject: d.subject, message_id: d.message_id, data: d.data, at: Date.now() });
+      return;
+    }
     if (typeof d === 'string') { try { d = JSON.parse(d); } catch (e) { return; } }
-    if (!d || typeof d !== 'object' || typeof d.subject !== 'string' || d.subject.indexOf('lti.') !== 0) return;
-    log.push({ subject: d.subject, key: d.key, value: d.value, message_id: d.message_id, origin: event.origin, at: Date.now() });
-    if (/\\.response$/.test(d.subject)) return;
+    if (!d || typeof d !== 'object' || typeof d.subject !== 'string') return;
+    if (d.subject.indexOf('lti.') !== 0 && d.subject.indexOf('org.imsglobal.lti.') !== 0) return;
+    var p = null;
+    prefixes.forEach(function (x) { if (d.subject.indexOf(x) === 0) p = x; });
+    var entry = { subject: d.subject, key: d.key, value: d.value, message_id: d.message_id, origin: event.origin, answered: !!p && !/\\.response$/.test(d.subject), at: Date.now() };
+    log.push(entry);
+    if (!entry.answered) return;
     function reply(m) {
       m.message_id = d.message_id;
+      if (relay) {
+        var w = asideWindow();
+        if (w) w.postMessage({ relay: m, to: 'tool-frame' }, asideOrigin);
+        else log.push({ subject: 'relay-failed', error: 'no aside frame' });
+        return;
+      }
       try { event.source.postMessage(m, event.origin); } catch (e) { log.push({ subject: 'reply-failed', error: String(e) }); }
     }
     var mine = store[event.origin] || (store[event.origin] = Object.create(null));
-    switch (d.subject) {
-      case 'lti.capabilities':
-        reply({ subject: 'lti.capabilities.response', supported_messages: [
-          { subject: 'lti.capabilities' },
-          { subject: 'lti.put_data', frame: ${JSON.stringify(frameName)} },
-          { subject: 'lti.get_data', frame: ${JSON.stringify(frameName)} },
+    switch (d.subject.slice(p.length)) {
+      case 'capabilities':
+        reply({ subject: p + 'capabilities.response', supported_messages: [
+          { subject: p + 'capabilities' },
+          { subject: p + 'put_data', frame: ${JSON.stringify(frameName)} },
+          { subject: p + 'get_data', frame: ${JSON.stringify(frameName)} },
         ] });
         break;
-      case 'lti.put_data':
+      case 'put_data':
         if (typeof d.key !== 'string' || !d.key || d.value === undefined) {
-          reply({ subject: 'lti.put_data.response', key: d.key, error: { code: 'bad_request', message: 'key and value are required' } });
+          reply({ subject: p + 'put_data.response', key: d.key, error: { code: 'bad_request', message: 'key and value are required' } });
           break;
         }
         mine[d.key] = d.value;
-        reply({ subject: 'lti.put_data.response', key: d.key, value: d.value });
+        reply({ subject: p + 'put_data.response', key: d.key, value: d.value });
         break;
-      case 'lti.get_data':
+      case 'get_data':
         if (typeof d.key !== 'string' || !(d.key in mine)) {
-          reply({ subject: 'lti.get_data.response', key: d.key, error: { code: 'bad_request', message: 'no value stored for this key and origin' } });
+          reply({ subject: p + 'get_data.response', key: d.key, error: { code: 'bad_request', message: 'no value stored for this key and origin' } });
           break;
         }
-        reply({ subject: 'lti.get_data.response', key: d.key, value: mine[d.key] });
+        reply({ subject: p + 'get_data.response', key: d.key, value: mine[d.key] });
         break;
       default:
         reply({ subject: d.subject + '.response', error: { code: 'unsupported_subject', message: 'not supported by this platform' } });
@@ -119,12 +164,17 @@ export async function startLms({ tls, name = 'lms', clientId = 'hubgate-browser-
     const user = q.get('user') ?? 'student1';
     const roles = (q.get('roles') ?? 'Learner').split(',').filter(Boolean).map((r) => (r.includes('#') || r.includes('/') ? r : ROLE + r));
     const storage = q.get('storage') === '1';
+    const storageTarget = q.get('storage_target') || '_parent';
+    const platform = q.get('platform') ?? 'lti';
+    if (!['lti', 'legacy', 'relay', 'none'].includes(platform)) return [400, 'text/plain', `unknown platform=${platform}\n`];
+    const aside = q.get('aside') ? new URL(q.get('aside')) : null;
+    if (platform === 'relay' && !aside) return [400, 'text/plain', 'platform=relay needs aside=<url>\n'];
     const win = q.get('window') === 'new' ? 'new' : 'frame';
     const auto = q.get('auto') !== '0' && win === 'frame';
     counter += 1;
     const hint = `launch-${counter}-${crypto.randomBytes(4).toString('hex')}`;
     const target = q.get('target') ? new URL(q.get('target'), tool).href : `${tool}/hub/`;
-    const launch = { hint, user, roles, target, storage, window: win, email: q.get('email') ?? `${user}@example.edu`, created: Date.now() };
+    const launch = { hint, user, roles, target, storage, storageTarget, window: win, email: q.get('email') ?? `${user}@example.edu`, created: Date.now() };
     pending.set(hint, launch);
     const fields = {
       iss: api.issuer,
@@ -133,7 +183,7 @@ export async function startLms({ tls, name = 'lms', clientId = 'hubgate-browser-
       lti_message_hint: hint,
       client_id: clientId,
       lti_deployment_id: deploymentId,
-      ...(storage ? { lti_storage_target: '_parent' } : {}),
+      ...(storage ? { lti_storage_target: storageTarget } : {}),
     };
     const inputs = Object.entries(fields)
       .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
@@ -147,8 +197,9 @@ export async function startLms({ tls, name = 'lms', clientId = 'hubgate-browser-
   ${inputs}
 </form>
 <iframe name="tool-frame" id="tool-frame" title="JupyterHub" src="about:blank" allow="clipboard-read; clipboard-write; fullscreen"></iframe>
-<script>${storageScript('_parent')}</script>
-${auto ? `<script>document.getElementById('launch').submit();</script>` : ''}
+${platform === 'none' ? '' : `<script>${storageScript(storageTarget, platform, aside ? aside.origin : null)}</script>`}
+${aside ? `<iframe name="${ASIDE_FRAME}" id="aside" title="another site" src="${esc(aside.href)}" hidden></iframe>` : ''}
+${auto ? (aside ? `<script>document.getElementById('aside').addEventListener('load', function () { document.getElementById('launch').submit(); }, { once: true });</script>` : `<script>document.getElementById('launch').submit();</script>`) : ''}
 </body></html>`;
     return [200, 'text/html; charset=utf-8', html];
   }
@@ -193,7 +244,7 @@ ${auto ? `<script>document.getElementById('launch').submit();</script>` : ''}
       .setExpirationTime(now + 300)
       .sign(privateKey);
     const fields = { id_token: idToken, state: q.get('state') };
-    if (launch.storage) fields.lti_storage_target = '_parent';
+    if (launch.storage) fields.lti_storage_target = launch.storageTarget;
     launches.push({ ...launch, state: q.get('state'), nonce: q.get('nonce'), at: Date.now() });
     const inputs = Object.entries(fields)
       .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
@@ -249,10 +300,13 @@ ${auto ? `<script>document.getElementById('launch').submit();</script>` : ''}
       return { issuer: api.issuer, client_id: clientId, authorize_url: api.authorizeUrl, jwks_endpoint: api.jwksUrl, deployment_ids: [deploymentId], name };
     },
     /** The course page URL for a launch. */
-    courseUrl({ user = 'student1', roles = 'Learner', target, storage = false, window: win = 'frame', auto } = {}) {
+    courseUrl({ user = 'student1', roles = 'Learner', target, storage = false, storageTarget, platform, aside, window: win = 'frame', auto } = {}) {
       const q = new URLSearchParams({ user, roles });
       if (target) q.set('target', target);
       if (storage) q.set('storage', '1');
+      if (storageTarget) q.set('storage_target', storageTarget);
+      if (platform) q.set('platform', platform);
+      if (aside) q.set('aside', aside);
       if (win !== 'frame') q.set('window', win);
       if (auto === false) q.set('auto', '0');
       return `${api.url}/course?${q}`;
