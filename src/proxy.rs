@@ -315,6 +315,26 @@ pub fn hub_logout_request(
     }
 }
 
+/// `GET /hub/api/user` with a caller's own `Authorization`: the hub says
+/// whose API token it is (a service, an admin, a user). Nothing else rides.
+pub fn hub_token_owner_request(
+    s: &ProxySettings,
+    ctx: &RequestCtx,
+    authorization: &str,
+) -> OutboundRequest {
+    let mut headers = Headers::new();
+    headers.push("Accept", "application/json");
+    headers.push("Authorization", authorization);
+    OutboundRequest {
+        method: Method::Get,
+        url: s.hub_url(&ctx.path_for("hub/api/user"), None),
+        headers,
+        body: None,
+        timeout_ms: HUB_CALL_TIMEOUT_MS,
+        max_body_bytes: 64 * 1024,
+    }
+}
+
 /// The hub's response headers minus hop-by-hop ones. `Set-Cookie` entries
 /// stay separate, never folded into one.
 pub fn inbound_headers(hub: &Headers) -> Headers {

@@ -19,6 +19,9 @@ pub enum Route {
     LtiJwks,
     /// Whether the flow cookie came back (the Platform Storage page asks).
     LtiFlowCheck,
+    /// Assignment and Grade Services for hub services: line items, scores.
+    LtiAgsLineItems,
+    LtiAgsScores,
     Health,
     AssertionJwks,
     /// Everything else goes to the hub (with a session, or an API token).
@@ -37,6 +40,8 @@ const PATHS: &[(&str, Route)] = &[
     ("hub/lti13/config", Route::LtiConfig),
     ("hub/lti13/jwks", Route::LtiJwks),
     ("_hubgate/lti/flow_check", Route::LtiFlowCheck),
+    ("_hubgate/lti/ags/lineitems", Route::LtiAgsLineItems),
+    ("_hubgate/lti/ags/scores", Route::LtiAgsScores),
     ("_hubgate/health", Route::Health),
     ("_hubgate/jwks.json", Route::AssertionJwks),
 ];
@@ -57,8 +62,8 @@ impl Route {
     pub fn methods(self) -> Option<&'static [Method]> {
         match self {
             Route::Proxy => None,
-            Route::Logout | Route::LtiLogin => Some(GET_POST),
-            Route::LtiLaunch | Route::LtiDeepLink => Some(POST),
+            Route::Logout | Route::LtiLogin | Route::LtiAgsLineItems => Some(GET_POST),
+            Route::LtiLaunch | Route::LtiDeepLink | Route::LtiAgsScores => Some(POST),
             _ => Some(GET),
         }
     }
@@ -84,12 +89,16 @@ impl Route {
         names.join(", ")
     }
 
-    /// The route reads an `application/x-www-form-urlencoded` body.
-    pub fn reads_form(self, m: Method) -> bool {
+    /// The route reads a small body (a form, or the JSON of a service call).
+    pub fn reads_body(self, m: Method) -> bool {
         m == Method::Post
             && matches!(
                 self,
-                Route::LtiLogin | Route::LtiLaunch | Route::LtiDeepLink
+                Route::LtiLogin
+                    | Route::LtiLaunch
+                    | Route::LtiDeepLink
+                    | Route::LtiAgsLineItems
+                    | Route::LtiAgsScores
             )
     }
 
@@ -145,8 +154,8 @@ mod tests {
         assert!(!Route::LtiLaunch.allows(Method::Get));
         assert_eq!(Route::LtiLaunch.allow_header(), "POST");
         assert_eq!(Route::LtiLogin.allow_header(), "GET, HEAD, POST");
-        assert!(Route::LtiLaunch.reads_form(Method::Post));
-        assert!(!Route::Proxy.reads_form(Method::Post));
+        assert!(Route::LtiLaunch.reads_body(Method::Post));
+        assert!(!Route::Proxy.reads_body(Method::Post));
         assert!(Route::Proxy.allows(Method::Other));
         for (p, r) in PATHS {
             assert_eq!(r.path(), Some(*p));

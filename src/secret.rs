@@ -28,6 +28,8 @@ secret!(AuthorizationCode);
 secret!(AccessToken);
 secret!(PkceVerifier);
 secret!(PrivateKeyPem);
+secret!(ServiceSecret);
+secret!(PlatformToken);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 pub mod login_page;
 pub mod logout;
 pub mod respond;
+pub mod service_auth;
 pub mod session;
 
 use crate::bindings::{Bindings, ConfigError};
@@ -15,6 +16,8 @@ use crate::cookies::Context;
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::log;
 use crate::lti::routes::{self as lti_routes, Launched, LtiCtx};
+use crate::lti::services::platform_token::TokenCache;
+use crate::lti::services::routes::{self as lti_services, AgsOp, RosterCache, ServicesCtx};
 use crate::lti::LtiError;
 use crate::oauth::metadata::Discovery;
 use crate::oauth::routes::{self as oauth_routes, OAuthCtx};
@@ -35,6 +38,9 @@ pub struct App {
     pub keys: KeyCache,
     pub discovery: Discovery,
     pub sessions: SessionStore,
+    /// Platform tokens and course rosters (LTI Advantage), per isolate.
+    pub platform_tokens: TokenCache,
+    pub rosters: RosterCache,
 }
 
 pub enum Outcome {
@@ -49,6 +55,8 @@ impl App {
             keys: KeyCache::default(),
             discovery: Discovery::default(),
             sessions: SessionStore::default(),
+            platform_tokens: TokenCache::default(),
+            rosters: RosterCache::default(),
         })
     }
 
@@ -67,8 +75,15 @@ impl App {
 
     fn lti(&self) -> Result<LtiCtx<'_>, LtiError> {
         let c = &self.config;
+        let settings = c.lti.as_ref().ok_or(LtiError::NotConfigured)?;
         Ok(LtiCtx {
-            settings: c.lti.as_ref().ok_or(LtiError::NotConfigured)?,
+            settings,
+            services: ServicesCtx {
+                settings,
+                tokens: &self.platform_tokens,
+                rosters: &self.rosters,
+                state_kv: c.state_kv,
+            },
             session: &c.session,
             cache: &c.cache,
             keys: &self.keys,
@@ -180,6 +195,9 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
                 .map_err(boxed),
         ),
         Route::LtiJwks => respond(app.lti().map(|c| lti_routes::jwks(&c)).map_err(boxed)),
+        Route::LtiAgsLineItems | Route::LtiAgsScores => {
+            respond(lti_ags(app, &req, &ctx, r, io).await)
+        }
         Route::LtiFlowCheck => respond(
             app.lti()
                 .map(|c| lti_routes::flow_check(&c, &req, &ctx, io.now()))
@@ -226,17 +244,39 @@ async fn lti_launch(
 ) -> Result<LaunchAnswer, Box<dyn Failure>> {
     let c = app.lti().map_err(boxed)?;
     let done = match lti_routes::launch(&c, req, ctx, io).await.map_err(boxed)? {
-        Launched::Session { asserted, next } => session::start(
-            app,
-            req,
-            ctx,
+        Launched::Session {
             asserted,
-            Context::Embedded,
-            |_| Then::HubAt(next),
-            io,
-        )
-        .await
-        .map_err(boxed),
+            next,
+            course,
+        } => {
+            let mut user = None;
+            let started = session::start(
+                app,
+                req,
+                ctx,
+                asserted,
+                Context::Embedded,
+                |id| {
+                    user = Some(id.username.clone());
+                    Then::HubAt(next)
+                },
+                io,
+            )
+            .await
+            .map_err(boxed);
+            if let (Ok(_), Some(course), Some(user)) = (&started, course, user) {
+                lti_services::remember_course(
+                    &c.services,
+                    &course.course,
+                    &course.record,
+                    &user,
+                    &course.sub,
+                    io,
+                )
+                .await;
+            }
+            started
+        }
         Launched::Picker { asserted, picker } => {
             // The instructor's session binds the picker's answer to them.
             let page = |id: &crate::identity::Identity| {
@@ -249,6 +289,30 @@ async fn lti_launch(
         Launched::CheckInBrowser(page) => return Ok(LaunchAnswer::FlowGoesOn(page)),
     };
     done.map(LaunchAnswer::Done)
+}
+
+/// `/_hubgate/lti/ags/…`: an authenticated hub service's call to the
+/// platform's Assignment and Grade Services.
+async fn lti_ags(
+    app: &App,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    r: Route,
+    io: &impl Io,
+) -> Result<Response, Box<dyn Failure>> {
+    let c = app.lti().map_err(boxed)?;
+    let who = service_auth::caller(c.settings, &app.config.proxy, req, ctx, io)
+        .await
+        .map_err(boxed)?;
+    let op = match (r, req.method) {
+        (Route::LtiAgsScores, _) => AgsOp::PostScore,
+        (_, crate::http::Method::Post) => AgsOp::CreateLineItem,
+        _ => AgsOp::ListLineItems,
+    };
+    let query: Vec<(String, String)> = req.url.query_pairs().into_owned().collect();
+    lti_services::ags_call(&c.services, op, &query, req.body.as_deref(), &who, io)
+        .await
+        .map_err(boxed)
 }
 
 /// A launch's answer, and whether its flow is over (its cookie goes).

@@ -37,19 +37,29 @@ pub async fn incoming(
         .url()
         .map_err(|_| refuse(&headers, "", 400, "request URL does not parse"))?;
     let method = Method::parse(req.method().as_ref());
-    let body = if route(base_path, url.path()).reads_form(method) {
+    let body = if route(base_path, url.path()).reads_body(method) {
         let declared = headers
             .get("content-length")
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_FORM_BYTES) {
-            return Err(refuse(&headers, url.path(), 413, "form body over 64 KiB"));
+            return Err(refuse(
+                &headers,
+                url.path(),
+                413,
+                "request body over 64 KiB",
+            ));
         }
         let bytes = req
             .bytes()
             .await
-            .map_err(|_| refuse(&headers, url.path(), 400, "form body could not be read"))?;
+            .map_err(|_| refuse(&headers, url.path(), 400, "request body could not be read"))?;
         if bytes.len() > MAX_FORM_BYTES {
-            return Err(refuse(&headers, url.path(), 413, "form body over 64 KiB"));
+            return Err(refuse(
+                &headers,
+                url.path(),
+                413,
+                "request body over 64 KiB",
+            ));
         }
         Some(bytes)
     } else {

@@ -267,6 +267,17 @@ impl VerifiedLaunch {
         out
     }
 
+    /// The course group of the context's id (`lti:<platform>:<context id>`),
+    /// which roster roles extend and Assignment and Grade records name.
+    pub fn context_id(&self) -> Option<String> {
+        non_empty_str(lti(&self.claims, "context")?.get("id"))
+    }
+
+    /// `sub`: the user at the platform (a score's `userId`, a roster's `user_id`).
+    pub fn subject(&self) -> Option<String> {
+        non_empty_str(self.claims.get("sub"))
+    }
+
     pub fn email(&self) -> Option<String> {
         non_empty_str(self.claims.get("email"))
     }

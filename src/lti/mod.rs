@@ -12,6 +12,7 @@ pub mod launch;
 pub mod login;
 pub mod registration;
 pub mod routes;
+pub mod services;
 pub mod settings;
 pub mod storage;
 pub mod tool_config;

@@ -19,6 +19,11 @@ pub struct Platform {
     pub client_ids: Vec<String>,
     pub authorize_url: url::Url,
     pub jwks_url: url::Url,
+    /// The platform's OAuth 2.0 token endpoint (LTI Advantage services:
+    /// Names and Roles, Assignment and Grade); services are off without it.
+    pub token_url: Option<url::Url>,
+    /// `aud` of the tool's client assertion; the token URL when unset.
+    pub token_audience: Option<String>,
     /// Empty: any deployment of a registered client is accepted.
     pub deployment_ids: Vec<String>,
 }

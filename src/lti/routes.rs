@@ -14,6 +14,9 @@
 use super::deep_linking::{self, DeepLinkContext};
 use super::launch::{self, Expectations, Message, UntrustedLaunch, VerifiedLaunch};
 use super::login::{self, FlowSecrets, Initiation};
+use super::services::ags::{self, CourseRecord};
+use super::services::nrps;
+use super::services::routes::{self as services, ServicesCtx};
 use super::storage::{self, StorageTarget};
 use super::{form_pairs, param, registration, tool_config, tool_keys, LtiError, LtiSettings};
 use crate::cache::key_sets::KeyCache;
@@ -31,6 +34,7 @@ use crate::session::{Session, SessionSettings};
 /// What the LTI routes need, and nothing else.
 pub struct LtiCtx<'a> {
     pub settings: &'a LtiSettings,
+    pub services: ServicesCtx<'a>,
     pub session: &'a SessionSettings,
     pub cache: &'a CacheSettings,
     pub keys: &'a KeyCache,
@@ -41,7 +45,13 @@ pub struct LtiCtx<'a> {
 #[derive(Debug)]
 pub enum Launched {
     /// A resource link: a session for `asserted`, then the hub at `next`.
-    Session { asserted: Asserted, next: String },
+    /// `course`: what the Assignment and Grade endpoint keeps of it, once
+    /// the session knows the hub user.
+    Session {
+        asserted: Asserted,
+        next: String,
+        course: Option<CourseOfLaunch>,
+    },
     /// Deep linking: a session for the instructor, answered with the picker.
     Picker {
         asserted: Asserted,
@@ -50,6 +60,14 @@ pub enum Launched {
     /// No flow cookie came back, but the platform keeps storage for the
     /// tool: the page that reads the flow from it and posts the launch again.
     CheckInBrowser(Response),
+}
+
+/// A course with Assignment and Grade Services, and the launching user's `sub`.
+#[derive(Debug)]
+pub struct CourseOfLaunch {
+    pub course: String,
+    pub record: CourseRecord,
+    pub sub: String,
 }
 
 /// The picker's inputs; `app` renders it once the session is known.
@@ -186,7 +204,11 @@ pub async fn launch(
     // only ever matches the flow cookie, which expires after FLOW_TTL.
     one_time::take(io, &OneTimeKey::new(Kind::LtiNonce, &flow.nonce), FLOW_TTL).await?;
 
-    let asserted = asserted(c, &verified, &reg.platform.name)?;
+    let mut asserted = asserted(c, &verified, &reg.platform.name)?;
+    asserted
+        .groups
+        .extend(roster_groups(c, &reg, &verified, io).await);
+    let course = course_of(&reg, &verified);
     io.log(&log::line(
         "lti_launch",
         &[
@@ -206,6 +228,7 @@ pub async fn launch(
         Message::ResourceLink { .. } => Ok(Launched::Session {
             next: launch::landing(verified.target_link_uri(), &ctx.origin, &ctx.base_path),
             asserted,
+            course,
         }),
         Message::DeepLinking(settings) => {
             if lti.tool_key.is_none() {
@@ -227,6 +250,52 @@ pub async fn launch(
             })
         }
     }
+}
+
+/// Names and Roles: the user's roles in the course roster as course groups,
+/// when the launch carries the service and the platform a token URL. A
+/// roster that cannot be read costs the launch nothing but those groups.
+async fn roster_groups(
+    c: &LtiCtx<'_>,
+    reg: &registration::Registration<'_>,
+    v: &VerifiedLaunch,
+    io: &impl Io,
+) -> Vec<String> {
+    let (Some(url), Some(context), Some(sub)) = (
+        nrps::memberships_url(v.claims()),
+        v.context_id(),
+        v.subject(),
+    ) else {
+        return Vec::new();
+    };
+    if c.settings.roster_ttl == 0 || reg.platform.token_url.is_none() {
+        return Vec::new();
+    }
+    let course_group = format!("lti:{}:{context}", reg.platform.name);
+    match services::roster_groups(&c.services, reg, &url, &sub, &course_group, io).await {
+        Ok(groups) => groups,
+        Err(e) => {
+            io.log(&log::line(
+                "nrps_failed",
+                &[
+                    ("issuer", v.issuer()),
+                    ("course", &course_group),
+                    ("error", &e.to_string()),
+                ],
+            ));
+            Vec::new()
+        }
+    }
+}
+
+fn course_of(reg: &registration::Registration<'_>, v: &VerifiedLaunch) -> Option<CourseOfLaunch> {
+    reg.platform.token_url.as_ref()?;
+    let record = ags::from_claims(v.claims(), &reg.key())?;
+    Some(CourseOfLaunch {
+        course: format!("{}:{}", reg.platform.name, v.context_id()?),
+        record,
+        sub: v.subject()?,
+    })
 }
 
 /// The flow this browser holds for the launch's state: from its cookie,

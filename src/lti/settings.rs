@@ -10,6 +10,7 @@
 use super::registration::Platform;
 use super::tool_keys::ToolKey;
 use crate::bindings::{normalise_pem, parse_list, Bindings, ConfigError, Reader};
+use crate::secret::ServiceSecret;
 use crate::url_policy::is_secure_url;
 
 /// Roles that make a launch an admin by default: instructors of the course
@@ -38,6 +39,11 @@ pub struct LtiSettings {
     /// `frame-ancestors`): `LTI13_FRAME_ANCESTORS`, or by default the origins
     /// of every platform's issuer and authorize URL.
     pub frame_ancestors: Vec<String>,
+    /// Seconds a course roster (Names and Roles) is kept; 0: never fetched.
+    pub roster_ttl: u64,
+    /// `LTI13_SERVICE_SECRET`: what a hub service presents to the
+    /// Assignment and Grade endpoint (besides a JupyterHub API token).
+    pub service_secret: Option<ServiceSecret>,
 }
 
 const PLATFORM_FIELDS: &[&str] = &[
@@ -47,6 +53,8 @@ const PLATFORM_FIELDS: &[&str] = &[
     "authorize_url",
     "jwks_endpoint",
     "deployment_ids",
+    "token_url",
+    "token_audience",
 ];
 
 pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
@@ -89,6 +97,16 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
         },
     };
     let frame_ancestors = frame_ancestors(r, &platforms);
+    let roster_ttl = r.u64_in("LTI13_ROSTER_TTL", 300, 0, 86_400);
+    let service_secret = r.string("LTI13_SERVICE_SECRET").map(ServiceSecret::new);
+    if let Some(s) = &service_secret {
+        if s.expose().len() < 32 {
+            r.invalid(
+                "LTI13_SERVICE_SECRET",
+                "must be at least 32 characters (e.g. `openssl rand -base64 32`)",
+            );
+        }
+    }
     Some(LtiSettings {
         platforms,
         username_key,
@@ -98,6 +116,8 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
         tool_description,
         tool_key,
         frame_ancestors,
+        roster_ttl,
+        service_secret,
     })
 }
 
@@ -230,6 +250,14 @@ fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
             "name {name:?} may hold only letters, digits, '.', '-' and '_'"
         ));
     }
+    let token_url = match obj.get("token_url") {
+        None => None,
+        Some(_) => Some(url("token_url")?),
+    };
+    let token_audience = match obj.get("token_audience") {
+        None => None,
+        Some(_) => Some(text("token_audience")?),
+    };
     Ok(Platform {
         name,
         issuer,
@@ -237,6 +265,8 @@ fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
         authorize_url,
         jwks_url: url("jwks_endpoint")?,
         deployment_ids: list("deployment_ids")?,
+        token_url,
+        token_audience,
     })
 }
 
@@ -257,6 +287,10 @@ fn single_platform<B: Bindings>(r: &mut Reader<'_, B>) -> Option<Platform> {
         None => None,
     };
     let deployment_ids = r.list("LTI13_DEPLOYMENT_IDS");
+    let token_url = r
+        .string("LTI13_TOKEN_URL")
+        .and_then(|raw| r.check_url("LTI13_TOKEN_URL", &raw));
+    let token_audience = r.string("LTI13_TOKEN_AUDIENCE");
     if client_ids.is_empty() {
         return None;
     }
@@ -268,6 +302,8 @@ fn single_platform<B: Bindings>(r: &mut Reader<'_, B>) -> Option<Platform> {
         authorize_url,
         jwks_url,
         deployment_ids,
+        token_url,
+        token_audience,
     })
 }
 

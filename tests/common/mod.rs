@@ -35,6 +35,8 @@ pub struct TestIo {
     pub one_time_down: Cell<bool>,
     /// The status the fake hub answers its login with (302 by default).
     pub hub_login_status: Cell<u16>,
+    /// API tokens the fake hub knows: `/hub/api/user` answers their owner.
+    pub hub_tokens: RefCell<HashMap<String, serde_json::Value>>,
     counter: Cell<u8>,
 }
 
@@ -50,6 +52,7 @@ impl TestIo {
             used_once: RefCell::default(),
             one_time_down: Cell::new(false),
             hub_login_status: Cell::new(302),
+            hub_tokens: RefCell::default(),
             counter: Cell::new(0),
         }
     }
@@ -102,6 +105,25 @@ impl Io for TestIo {
         self.hub_calls.borrow_mut().push(req.clone());
         let url = url::Url::parse(&req.url).unwrap();
         let mut headers = Headers::new();
+        if url.path().ends_with("hub/api/user") {
+            let token = req
+                .headers
+                .get("authorization")
+                .and_then(|a| a.strip_prefix("token "))
+                .unwrap_or_default();
+            return Ok(match self.hub_tokens.borrow().get(token) {
+                Some(owner) => OutboundResponse {
+                    status: 200,
+                    headers,
+                    body: owner.to_string().into_bytes(),
+                },
+                None => OutboundResponse {
+                    status: 403,
+                    headers,
+                    body: br#"{"status":403,"message":"Forbidden"}"#.to_vec(),
+                },
+            });
+        }
         if url.path().ends_with("hub/login") {
             let status = self.hub_login_status.get();
             let next = url
