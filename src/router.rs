@@ -17,6 +17,8 @@ pub enum Route {
     LtiDeepLink,
     LtiConfig,
     LtiJwks,
+    /// LTI Dynamic Registration: the URL an LMS administrator pastes.
+    LtiRegister,
     /// Whether the flow cookie came back (the Platform Storage page asks).
     LtiFlowCheck,
     /// Assignment and Grade Services for hub services: line items, scores.
@@ -39,6 +41,7 @@ const PATHS: &[(&str, Route)] = &[
     ("hub/lti13/deep_link", Route::LtiDeepLink),
     ("hub/lti13/config", Route::LtiConfig),
     ("hub/lti13/jwks", Route::LtiJwks),
+    ("hub/lti13/register", Route::LtiRegister),
     ("_hubgate/lti/flow_check", Route::LtiFlowCheck),
     ("_hubgate/lti/ags/lineitems", Route::LtiAgsLineItems),
     ("_hubgate/lti/ags/scores", Route::LtiAgsScores),

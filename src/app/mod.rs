@@ -13,12 +13,13 @@ use crate::bindings::{Bindings, ConfigError};
 use crate::cache::key_sets::KeyCache;
 use crate::config::{self, Config};
 use crate::cookies::Context;
+use crate::http::UnixTime;
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::log;
 use crate::lti::routes::{self as lti_routes, Launched, LtiCtx};
 use crate::lti::services::platform_token::TokenCache;
 use crate::lti::services::routes::{self as lti_services, AgsOp, RosterCache, ServicesCtx};
-use crate::lti::LtiError;
+use crate::lti::{LtiError, LtiSettings};
 use crate::oauth::metadata::Discovery;
 use crate::oauth::routes::{self as oauth_routes, OAuthCtx};
 use crate::oauth::OAuthError;
@@ -31,6 +32,8 @@ use crate::session::SessionError;
 use crate::url_policy;
 use respond::{fail, EdgeFailure};
 use session::Then;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Configuration plus the isolate's caches. Built once per isolate.
 pub struct App {
@@ -41,6 +44,28 @@ pub struct App {
     /// Platform tokens and course rosters (LTI Advantage), per isolate.
     pub platform_tokens: TokenCache,
     pub rosters: RosterCache,
+    /// LTI settings with the dynamically registered platforms, and until when.
+    registered: RefCell<Option<(Rc<LtiSettings>, UnixTime)>>,
+}
+
+/// How long an isolate trusts its copy of the registered platforms.
+const REGISTERED_TTL: u64 = 60;
+
+/// The LTI settings a request works with: the bindings', or those plus the
+/// platforms registered through dynamic registration.
+enum LtiRef<'a> {
+    Bound(&'a LtiSettings),
+    Merged(Rc<LtiSettings>),
+}
+
+impl std::ops::Deref for LtiRef<'_> {
+    type Target = LtiSettings;
+    fn deref(&self) -> &LtiSettings {
+        match self {
+            LtiRef::Bound(s) => s,
+            LtiRef::Merged(s) => s,
+        }
+    }
 }
 
 pub enum Outcome {
@@ -57,6 +82,7 @@ impl App {
             sessions: SessionStore::default(),
             platform_tokens: TokenCache::default(),
             rosters: RosterCache::default(),
+            registered: RefCell::default(),
         })
     }
 
@@ -74,8 +100,30 @@ impl App {
     }
 
     fn lti(&self) -> Result<LtiCtx<'_>, LtiError> {
+        self.lti_with(self.config.lti.as_ref())
+    }
+
+    /// The LTI settings, with registered platforms when dynamic
+    /// registration is on (read from KV at most once a minute per isolate).
+    async fn lti_settings(&self, io: &impl Io) -> Option<LtiRef<'_>> {
+        let bound = self.config.lti.as_ref()?;
+        if !bound.dynamic_registration || !self.config.state_kv {
+            return Some(LtiRef::Bound(bound));
+        }
+        let now = io.now();
+        if let Some((s, until)) = self.registered.borrow().as_ref() {
+            if *until > now {
+                return Some(LtiRef::Merged(s.clone()));
+            }
+        }
+        let merged = Rc::new(bound.with_registered(lti_routes::registered_platforms(io).await));
+        *self.registered.borrow_mut() = Some((merged.clone(), now.plus(REGISTERED_TTL)));
+        Some(LtiRef::Merged(merged))
+    }
+
+    fn lti_with<'a>(&'a self, settings: Option<&'a LtiSettings>) -> Result<LtiCtx<'a>, LtiError> {
         let c = &self.config;
-        let settings = c.lti.as_ref().ok_or(LtiError::NotConfigured)?;
+        let settings = settings.ok_or(LtiError::NotConfigured)?;
         Ok(LtiCtx {
             settings,
             services: ServicesCtx {
@@ -167,10 +215,14 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
             }
         }
         Route::Logout => logout::logout(app, &req, &ctx, io).await,
-        Route::LtiLogin => respond(match app.lti() {
-            Ok(c) => lti_routes::login(&c, &req, &ctx, io).await.map_err(boxed),
-            Err(e) => Err(boxed(e)),
-        }),
+        Route::LtiLogin => {
+            let s = app.lti_settings(io).await;
+            respond(match app.lti_with(s.as_deref()) {
+                Ok(c) => lti_routes::login(&c, &req, &ctx, io).await.map_err(boxed),
+                Err(e) => Err(boxed(e)),
+            })
+        }
+        Route::LtiRegister => respond(lti_register(app, &req, &ctx, io).await),
         Route::LtiLaunch => {
             let res = lti_launch(app, &req, &ctx, io).await;
             let state = lti_routes::launch_state(&req);
@@ -242,7 +294,8 @@ async fn lti_launch(
     ctx: &RequestCtx,
     io: &impl Io,
 ) -> Result<LaunchAnswer, Box<dyn Failure>> {
-    let c = app.lti().map_err(boxed)?;
+    let s = app.lti_settings(io).await;
+    let c = app.lti_with(s.as_deref()).map_err(boxed)?;
     let done = match lti_routes::launch(&c, req, ctx, io).await.map_err(boxed)? {
         Launched::Session {
             asserted,
@@ -300,7 +353,8 @@ async fn lti_ags(
     r: Route,
     io: &impl Io,
 ) -> Result<Response, Box<dyn Failure>> {
-    let c = app.lti().map_err(boxed)?;
+    let s = app.lti_settings(io).await;
+    let c = app.lti_with(s.as_deref()).map_err(boxed)?;
     let who = service_auth::caller(c.settings, &app.config.proxy, req, ctx, io)
         .await
         .map_err(boxed)?;
@@ -313,6 +367,42 @@ async fn lti_ags(
     lti_services::ags_call(&c.services, op, &query, req.body.as_deref(), &who, io)
         .await
         .map_err(boxed)
+}
+
+/// `/hub/lti13/register`: LTI Dynamic Registration, for the registration
+/// secret (`?secret=`, in the URL the administrator pastes) or a hub admin's
+/// session.
+async fn lti_register(
+    app: &App,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Response, Box<dyn Failure>> {
+    use crate::lti::dynamic_registration::RegistrationError;
+    use subtle::ConstantTimeEq;
+    let s = app
+        .lti_settings(io)
+        .await
+        .ok_or_else(|| boxed(LtiError::NotConfigured))?;
+    if !s.dynamic_registration {
+        return Err(boxed(RegistrationError::Off));
+    }
+    let by_secret = match (&s.registration_secret, req.query_param("secret")) {
+        (Some(want), Some(got)) => bool::from(want.expose().as_bytes().ct_eq(got.as_bytes())),
+        _ => false,
+    };
+    let by_admin = !by_secret
+        && session::current(app, req, ctx, io)
+            .await
+            .is_ok_and(|sess| sess.identity.admin);
+    if !by_secret && !by_admin {
+        return Err(boxed(RegistrationError::NotAllowed));
+    }
+    let page = lti_routes::register(&s, app.config.state_kv, req, ctx, io)
+        .await
+        .map_err(boxed)?;
+    *app.registered.borrow_mut() = None;
+    Ok(page)
 }
 
 /// A launch's answer, and whether its flow is over (its cookie goes).
@@ -371,8 +461,8 @@ async fn proxied(app: &App, req: IncomingRequest, ctx: &RequestCtx, io: &impl Io
             let mut plan = proxy::plan(&cfg.proxy, &req, Passage::Session);
             if s.identity.method.cookie_context() == Context::Embedded {
                 plan.frame_ancestors = Some(
-                    cfg.lti
-                        .as_ref()
+                    app.lti_settings(io)
+                        .await
                         .map(|l| l.frame_ancestors.clone())
                         .unwrap_or_default(),
                 );

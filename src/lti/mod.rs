@@ -8,6 +8,7 @@
 //! LTI Advantage services will live in `services/`.
 
 pub mod deep_linking;
+pub mod dynamic_registration;
 pub mod launch;
 pub mod login;
 pub mod registration;

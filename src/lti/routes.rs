@@ -12,11 +12,14 @@
 //! | `/hub/lti13/jwks` | the tool's public keys |
 
 use super::deep_linking::{self, DeepLinkContext};
+use super::dynamic_registration::{self as dynreg, RegistrationError};
 use super::launch::{self, Expectations, Message, UntrustedLaunch, VerifiedLaunch};
 use super::login::{self, FlowSecrets, Initiation};
+use super::registration::Platform;
 use super::services::ags::{self, CourseRecord};
 use super::services::nrps;
 use super::services::routes::{self as services, ServicesCtx};
+use super::settings::platform_from_json;
 use super::storage::{self, StorageTarget};
 use super::{form_pairs, param, registration, tool_config, tool_keys, LtiError, LtiSettings};
 use crate::cache::key_sets::KeyCache;
@@ -27,7 +30,7 @@ use crate::identity::from_claims::{select_auth_state, Asserted, Vouch};
 use crate::identity::LoginMethod;
 use crate::log;
 use crate::one_time::{self, Kind, OneTimeKey};
-use crate::ports::{random_token, Io};
+use crate::ports::{random_token, Io, KvNamespace};
 use crate::session::flow_cookie::{self, Flow, FlowError, LtiFlow, FLOW_TTL};
 use crate::session::{Session, SessionSettings};
 
@@ -451,4 +454,109 @@ pub fn jwks(c: &LtiCtx<'_>) -> Response {
     let mut r = Response::json(200, &tool_keys::jwks(c.settings.tool_key.as_ref()));
     r.headers.set("Cache-Control", "public, max-age=300");
     r
+}
+
+/// Platforms registered through dynamic registration (KV `NONCES`); an
+/// entry that no longer parses is logged and left out.
+pub async fn registered_platforms(io: &impl Io) -> Vec<Platform> {
+    let Some(raw) = io.kv_get(KvNamespace::State, dynreg::KV_KEY).await else {
+        return Vec::new();
+    };
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&raw).unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|e| match platform_from_json(e) {
+            Ok(p) => Some(p),
+            Err(reason) => {
+                io.log(&log::line(
+                    "lti_registration_unusable",
+                    &[("reason", &reason)],
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
+/// `/hub/lti13/register` once the caller is allowed (see `app`).
+pub async fn register(
+    settings: &LtiSettings,
+    state_kv: bool,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Response, RegistrationError> {
+    if !state_kv {
+        return Err(RegistrationError::NoStore);
+    }
+    let config_url = req
+        .query_param("openid_configuration")
+        .ok_or(RegistrationError::Missing("openid_configuration"))?;
+    let config_url = url::Url::parse(&config_url).map_err(|_| {
+        RegistrationError::BadConfiguration("openid_configuration is not a URL".into())
+    })?;
+    let token = req.query_param("registration_token");
+    let fetched = io
+        .fetch(dynreg::configuration_request(
+            &config_url,
+            token.as_deref(),
+        )?)
+        .await
+        .map_err(|e| RegistrationError::Unreachable(e.to_string()))?;
+    let platform = dynreg::check_configuration(&fetched, &config_url)?;
+    let name = dynreg::name_for(&platform.issuer, &settings.platforms)?;
+    let answer = io
+        .fetch(dynreg::registration_request(
+            settings,
+            &platform,
+            &ctx.origin,
+            &ctx.base_path,
+            token.as_deref(),
+        ))
+        .await
+        .map_err(|e| RegistrationError::Unreachable(e.to_string()))?;
+    let registered = dynreg::registered_platform(&answer, &platform, name)?;
+    let mut kept: Vec<serde_json::Value> = registered_platforms(io)
+        .await
+        .into_iter()
+        .filter(|p| {
+            !(p.issuer == registered.issuer
+                && p.client_ids
+                    .iter()
+                    .any(|c| registered.client_ids.contains(c)))
+        })
+        .map(|p| dynreg::to_json(&p))
+        .collect();
+    kept.push(dynreg::to_json(&registered));
+    io.kv_put(
+        KvNamespace::State,
+        dynreg::KV_KEY,
+        &serde_json::Value::Array(kept).to_string(),
+        dynreg::KV_TTL,
+    )
+    .await;
+    io.log(&log::line(
+        "lti_registered",
+        &[
+            ("issuer", &registered.issuer),
+            (
+                "client_id",
+                registered
+                    .client_ids
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            ),
+            (
+                "deployment_id",
+                registered
+                    .deployment_ids
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            ),
+            ("name", &registered.name),
+        ],
+    ));
+    Ok(dynreg::done_page(&registered))
 }

@@ -44,6 +44,50 @@ pub struct LtiSettings {
     /// `LTI13_SERVICE_SECRET`: what a hub service presents to the
     /// Assignment and Grade endpoint (besides a JupyterHub API token).
     pub service_secret: Option<ServiceSecret>,
+    /// `LTI13_DYNAMIC_REGISTRATION`: `/hub/lti13/register` is open (to the
+    /// registration secret or a hub admin) and registered platforms count.
+    pub dynamic_registration: bool,
+    /// `LTI13_REGISTRATION_SECRET`: the `secret` the registration URL carries.
+    pub registration_secret: Option<ServiceSecret>,
+    /// `LTI13_FRAME_ANCESTORS` was set: registered platforms add no origins.
+    pub frame_ancestors_explicit: bool,
+}
+
+impl LtiSettings {
+    /// These settings with platforms registered through dynamic
+    /// registration added. Bindings win: a registered issuer + client id the
+    /// bindings already have, or a name another issuer of the bindings uses,
+    /// is left out.
+    pub fn with_registered(&self, registered: Vec<Platform>) -> LtiSettings {
+        let mut out = self.clone();
+        for p in registered {
+            let known = self.platforms.iter().any(|s| {
+                (s.issuer == p.issuer && p.client_ids.iter().any(|c| s.client_ids.contains(c)))
+                    || (s.name == p.name && s.issuer != p.issuer)
+            });
+            if known {
+                continue;
+            }
+            if !self.frame_ancestors_explicit {
+                out.frame_ancestors.extend(default_origins(&p));
+            }
+            out.platforms.push(p);
+        }
+        out.frame_ancestors.sort();
+        out.frame_ancestors.dedup();
+        out
+    }
+}
+
+/// A platform's own origins (issuer and authorize URL): who may frame the hub
+/// when nothing else is configured.
+fn default_origins(p: &Platform) -> Vec<String> {
+    let issuer = url::Url::parse(&p.issuer).ok().filter(is_secure_url);
+    issuer
+        .into_iter()
+        .chain(std::iter::once(p.authorize_url.clone()))
+        .map(|u| u.origin().ascii_serialization())
+        .collect()
 }
 
 const PLATFORM_FIELDS: &[&str] = &[
@@ -60,7 +104,8 @@ const PLATFORM_FIELDS: &[&str] = &[
 pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
     let single = r.string("LTI13_ISSUER").is_some();
     let many = r.string("LTI13_PLATFORMS").is_some();
-    if !single && !many {
+    let dynamic_registration = r.bool("LTI13_DYNAMIC_REGISTRATION", false);
+    if !single && !many && !dynamic_registration {
         return None;
     }
     let mut platforms = Vec::new();
@@ -98,15 +143,9 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
     };
     let frame_ancestors = frame_ancestors(r, &platforms);
     let roster_ttl = r.u64_in("LTI13_ROSTER_TTL", 300, 0, 86_400);
-    let service_secret = r.string("LTI13_SERVICE_SECRET").map(ServiceSecret::new);
-    if let Some(s) = &service_secret {
-        if s.expose().len() < 32 {
-            r.invalid(
-                "LTI13_SERVICE_SECRET",
-                "must be at least 32 characters (e.g. `openssl rand -base64 32`)",
-            );
-        }
-    }
+    let service_secret = long_secret(r, "LTI13_SERVICE_SECRET");
+    let registration_secret = long_secret(r, "LTI13_REGISTRATION_SECRET");
+    let frame_ancestors_explicit = r.string("LTI13_FRAME_ANCESTORS").is_some();
     Some(LtiSettings {
         platforms,
         username_key,
@@ -118,7 +157,21 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<LtiSettings> {
         frame_ancestors,
         roster_ttl,
         service_secret,
+        dynamic_registration,
+        registration_secret,
+        frame_ancestors_explicit,
     })
+}
+
+fn long_secret<B: Bindings>(r: &mut Reader<'_, B>, name: &'static str) -> Option<ServiceSecret> {
+    let s = r.string(name).map(ServiceSecret::new)?;
+    if s.expose().len() < 32 {
+        r.invalid(
+            name,
+            "must be at least 32 characters (e.g. `openssl rand -base64 32`)",
+        );
+    }
+    Some(s)
 }
 
 /// `LTI13_FRAME_ANCESTORS`: origins (https, or http on loopback), or
@@ -139,16 +192,7 @@ fn frame_ancestors<B: Bindings>(r: &mut Reader<'_, B>, platforms: &[Platform]) -
         }
         ok
     } else {
-        platforms
-            .iter()
-            .flat_map(|p| {
-                let issuer = url::Url::parse(&p.issuer).ok().filter(is_secure_url);
-                issuer
-                    .into_iter()
-                    .chain(std::iter::once(p.authorize_url.clone()))
-                    .map(|u| u.origin().ascii_serialization())
-            })
-            .collect()
+        platforms.iter().flat_map(default_origins).collect()
     };
     out.sort();
     out.dedup();
@@ -190,7 +234,7 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
-fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
+pub fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
     let obj = v.as_object().ok_or("is not a JSON object")?;
     if let Some(unknown) = obj.keys().find(|k| !PLATFORM_FIELDS.contains(&k.as_str())) {
         return Err(format!(
