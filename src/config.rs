@@ -144,6 +144,19 @@ impl Config {
         if !self.state_kv {
             w.push("KV namespace NONCES is not bound: a session whose groups or auth_state do not fit the cookie cannot be kept (that login fails)".into());
         }
+        if let Some(l) = &self.lti {
+            let services =
+                l.platforms.iter().any(|p| p.token_url.is_some()) || l.dynamic_registration;
+            if services && l.tool_key.is_none() {
+                w.push("LTI Advantage services (a platform's token_url, or dynamic registration) need LTI13_PRIVATE_KEY: without it no platform token can be asked for".into());
+            }
+            if l.dynamic_registration && !self.state_kv {
+                w.push("LTI13_DYNAMIC_REGISTRATION keeps registered platforms in KV NONCES, which is not bound: registration answers 500".into());
+            }
+            if l.dynamic_registration && l.registration_secret.is_none() {
+                w.push("LTI13_DYNAMIC_REGISTRATION without LTI13_REGISTRATION_SECRET: only a hub admin's session may register a platform".into());
+            }
+        }
         w
     }
 
@@ -167,9 +180,13 @@ impl Config {
                         "issuer": p.issuer,
                         "client_ids": p.client_ids,
                         "deployment_ids": p.deployment_ids,
+                        "services": p.token_url.is_some(),
                     })).collect::<Vec<_>>(),
                     "username_key": l.username_key,
                     "tool_kid": l.tool_key.as_ref().map(|k| k.kid.clone()),
+                    "roster_ttl": l.roster_ttl,
+                    "grade_service_secret": l.service_secret.is_some(),
+                    "dynamic_registration": l.dynamic_registration,
                 })),
             },
             "one_time_store": match self.one_time {

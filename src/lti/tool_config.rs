@@ -64,13 +64,24 @@ pub fn build(cfg: &LtiSettings, origin: &str, base_path: &str) -> Value {
             "text": cfg.tool_name,
         }));
     }
+    // The services' scopes, when the tool can sign its token requests.
+    let scopes: Vec<&str> = if cfg.tool_key.is_some() {
+        vec![
+            crate::lti::services::nrps::SCOPE,
+            crate::lti::services::ags::SCOPE_LINEITEM,
+            crate::lti::services::ags::SCOPE_LINEITEM_READ,
+            crate::lti::services::ags::SCOPE_SCORE,
+        ]
+    } else {
+        Vec::new()
+    };
     json!({
         "title": cfg.tool_name,
         "description": cfg.tool_description,
         "oidc_initiation_url": login,
         "target_link_uri": hub,
         "redirect_uris": [launch],
-        "scopes": [],
+        "scopes": scopes,
         "public_jwk_url": jwks,
         "custom_fields": custom_fields,
         "extensions": [{
