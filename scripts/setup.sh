@@ -4,10 +4,11 @@
 # Nothing here downloads a binary from outside the package registries.
 #
 #   bash scripts/setup.sh          # everything
-#   bash scripts/setup.sh tools    # only the cargo-installed tools (the slow part
-#                                  # on a cold machine: `npm test` runs it in the
-#                                  # background beside the native checks)
-#   bash scripts/setup.sh base     # everything but those tools
+#   bash scripts/setup.sh tools    # only the cargo-installed tool, wasm-bindgen
+#                                  # (the slow part on a cold machine: `npm test`
+#                                  # runs it in the background beside the native
+#                                  # checks)
+#   bash scripts/setup.sh base     # everything but that tool
 set -euo pipefail
 PART="${1:-all}"
 case "$PART" in all|tools|base) ;; *) echo "usage: setup.sh [all|tools|base]" >&2; exit 2 ;; esac
@@ -15,8 +16,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TOOLS="$ROOT/.tools"
 # Must equal the `wasm-bindgen` pinned by the `worker` crate in Cargo.toml.
+# (No `worker-build`: scripts/build.sh does its steps with this CLI, esbuild
+# and wasm-opt, and so saves a second `cargo install` of minutes.)
 WASM_BINDGEN_VERSION=0.2.130
-WORKER_BUILD_VERSION=0.8.7
 
 mkdir -p "$TOOLS"
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -48,13 +50,7 @@ cargo_tool() { # crate version binary
   ln -sfn "$root/bin/$bin" "$TOOLS/bin/$bin"
 }
 if [ "$PART" != base ]; then
-  # The two installs share no crates; side by side they keep both cores busy
-  # through each other's serial link steps.
-  cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen &
-  wb=$!
-  cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build &
-  wk=$!
-  wait "$wb" && wait "$wk"
+  cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
   [ "$PART" = tools ] && { log "cargo tools ready in .tools/bin"; exit 0; }
 fi
 

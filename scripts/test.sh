@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `npm test`: install what is missing, build, run every suite.
 #
-# On a cold machine most of the time is compiling (the two cargo-installed
-# tools, then this crate four ways) and pip/npm installs; on 2 cores the
-# installs run in the background beside the native checks, which need
-# neither. Background steps write to a log that is shown when they are
+# On a cold machine most of the time is compiling (the cargo-installed
+# wasm-bindgen CLI, then this crate four ways) and pip/npm installs; on 2
+# cores the installs run in the background beside the native checks, which
+# need neither. Background steps write to a log that is shown when they are
 # joined, and a failed one stops the run with its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."

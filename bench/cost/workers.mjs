@@ -8,7 +8,7 @@ import { REPO_ROOT, hubgateModule } from '../../tests/e2e/support/worker.mjs';
 
 export const COMPAT_DATE = '2025-09-01';
 export { hubgateModule };
-const BUILD_FILES = ['worker/shim.mjs', 'index.js', 'index_bg.wasm', 'package.json'];
+const BUILD_FILES = ['worker/shim.mjs', 'index.js', 'index_bg.wasm'];
 
 /**
  * Copy build/ (the files the worker is made of) to a private directory, so

@@ -574,7 +574,7 @@ describe('cookie jar', () => {
 describe('startWorker (Miniflare plumbing, stand-in module)', () => {
   let dir;
   before(() => {
-    // same layout as worker-build's output: worker/shim.mjs -> ../index.js -> ./index_bg.wasm
+    // same layout as scripts/build.sh's output: worker/shim.mjs -> ../index.js -> ./index_bg.wasm
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-fake-build-'));
     fs.mkdirSync(path.join(dir, 'worker'));
     fs.writeFileSync(

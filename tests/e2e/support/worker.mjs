@@ -68,7 +68,7 @@ export function hubgateModule(scriptPath = DEFAULT_SCRIPT) {
     scriptPath,
     modulesRoot: path.dirname(path.dirname(scriptPath)),
     modulesRules: [
-      // worker-build emits ES modules with a .js extension (Miniflare's default rule would say CommonJS)
+      // the build emits an ES module with a .js extension, index.js (Miniflare's default rule would say CommonJS)
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true },
     ],
