@@ -60,7 +60,16 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
         r.errors.push(ConfigError::NoLoginMethod);
     }
     let sources = usize::from(oauth.is_some()) + lti.as_ref().map_or(0, |l| l.platforms.len());
-    let identity = IdentitySettings::parse(&mut r, sources > 1);
+    // Registered platforms are sources too, and any of them could name any
+    // user: their usernames always carry the platform's name.
+    let dynamic = lti.as_ref().is_some_and(|l| l.dynamic_registration);
+    let identity = IdentitySettings::parse(&mut r, sources > 1 || dynamic);
+    if dynamic && identity.namespace != crate::identity::from_claims::Namespace::Platform {
+        r.invalid(
+            "USERNAME_NAMESPACE",
+            "must be platform (the default) with LTI13_DYNAMIC_REGISTRATION: otherwise a registered platform could assert any hub user",
+        );
+    }
     let auto_login = r.bool("AUTO_LOGIN", false);
     let pass_authorization = r.bool("PASS_AUTHORIZATION", true);
     let trust_forwarded_proto = r.bool("TRUST_FORWARDED_PROTO", false);

@@ -177,29 +177,102 @@ fn dyn_launch_initiation(s: &Setup) -> Response {
 }
 
 #[test]
-fn a_hub_admins_session_may_register() {
-    let s = setup(&[], "https://canvas.example.org", 200);
+fn an_admin_of_the_hubs_identity_provider_may_register_an_instructor_may_not() {
+    // OAuth (carol is in ADMIN_USERS) beside LTI, with dynamic registration.
+    let mut b: Vec<(String, String)> = lti_bindings(&[
+        ("LTI13_DYNAMIC_REGISTRATION", "true"),
+        ("LTI13_REGISTRATION_SECRET", SECRET_R),
+    ]);
+    b.retain(|(k, _)| {
+        !k.starts_with("OAUTH")
+            && !["OIDC_ISSUER", "ALLOWED_USERS", "ADMIN_USERS"].contains(&k.as_str())
+    });
+    let refs: Vec<(&str, &str)> = b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = app(&refs);
+    let io = TestIo::new();
+    let cfg = platform_config("https://canvas.example.org");
+    io.route(CONFIG, move |_| json_response(200, cfg.clone()));
+    io.route("https://canvas.example.org/register", |_| {
+        json_response(200, json!({"client_id": "dyn-1"}))
+    });
+    serve_jwks(
+        &io,
+        "https://lms.example.edu/jwks",
+        vec![RsaPlatform::new(0, "lms-k1").jwk()],
+    );
+    let _idp = good_idp_for(&io, "carol");
+    let admin = login_round_trip(&app, &io, "/hub/", |u| u);
+    assert_eq!(admin.status, 302, "{}", body(&admin));
+    let r = respond(&app, with_cookies(get(&register_path(None)), &admin), &io);
+    assert_eq!(r.status, 200, "{}", body(&r));
+
+    // An instructor is a hub admin by role, yet may not add platforms.
     let p = RsaPlatform::new(0, "lms-k1");
-    let instructor = launch(&s.app, &s.io, &p, |c| {
+    let instructor = launch(&app, &io, &p, |c| {
         c[format!("{CLAIM}roles")] =
             json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]);
     });
-    assert_eq!(instructor.status, 302);
-    let r = respond(
-        &s.app,
-        with_cookies(get(&register_path(None)), &instructor),
-        &s.io,
+    assert_eq!(instructor.status, 302, "{}", body(&instructor));
+    assert_eq!(
+        last_hub_login(&io).headers.get("x-forwarded-admin"),
+        Some("true")
     );
-    assert_eq!(r.status, 200, "{}", body(&r));
-    // A learner's session may not.
-    let s2 = setup(&[], "https://canvas.example.org", 200);
-    let learner = launch(&s2.app, &s2.io, &p, |_| {});
+    let before = io.fetch_count("https://canvas.example.org");
     let r = respond(
-        &s2.app,
-        with_cookies(get(&register_path(None)), &learner),
-        &s2.io,
+        &app,
+        with_cookies(get(&register_path(None)), &instructor),
+        &io,
     );
     assert_eq!(r.status, 403, "{}", body(&r));
+    assert_eq!(io.fetch_count("https://canvas.example.org"), before);
+}
+
+#[test]
+fn a_registered_platforms_users_are_namespaced_and_its_roles_make_no_admin() {
+    let s = setup(&[], "https://canvas.example.org", 200);
+    assert_eq!(
+        respond(&s.app, get(&register_path(Some(SECRET_R))), &s.io).status,
+        200
+    );
+    let p = RsaPlatform::new(1, "cv-k1");
+    let r = launch_with(
+        &s.app,
+        &s.io,
+        "https://canvas.example.org",
+        "dyn-1",
+        |nonce| {
+            let mut c = resource_link_claims(nonce, "https://canvas.example.org", "dyn-1");
+            c[format!("{CLAIM}deployment_id")] = "dep-dyn".into();
+            c[format!("{CLAIM}roles")] =
+                json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]);
+            p.sign(c, T0, T0 + 300)
+        },
+    );
+    assert_eq!(r.status, 302, "{}", body(&r));
+    let login = last_hub_login(&s.io);
+    assert_eq!(
+        login.headers.get("x-forwarded-user"),
+        Some("canvas.example.org:alice@example.edu")
+    );
+    assert_eq!(login.headers.get("x-forwarded-admin"), Some("false"));
+}
+
+#[test]
+fn dynamic_registration_needs_usernames_namespaced_by_platform() {
+    for ns in ["none", "method"] {
+        let b = lti_bindings(&[
+            ("LTI13_DYNAMIC_REGISTRATION", "true"),
+            ("USERNAME_NAMESPACE", ns),
+        ]);
+        let refs: Vec<(&str, &str)> = b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let errors = hubgate::config::parse(&bindings(&refs)).expect_err(ns);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("USERNAME_NAMESPACE")),
+            "{ns}: {errors:?}"
+        );
+    }
 }
 
 #[test]

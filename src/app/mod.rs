@@ -15,6 +15,7 @@ use crate::config::{self, Config};
 use crate::cookies::Context;
 use crate::http::UnixTime;
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
+use crate::identity::LoginMethod;
 use crate::log;
 use crate::lti::routes::{self as lti_routes, Launched, LtiCtx};
 use crate::lti::services::platform_token::TokenCache;
@@ -391,10 +392,12 @@ async fn lti_register(
         (Some(want), Some(got)) => bool::from(want.expose().as_bytes().ct_eq(got.as_bytes())),
         _ => false,
     };
+    // An admin of the hub's own identity provider; not an LTI session: an
+    // instructor is an admin by role, and must not add platforms.
     let by_admin = !by_secret
         && session::current(app, req, ctx, io)
             .await
-            .is_ok_and(|sess| sess.identity.admin);
+            .is_ok_and(|sess| sess.identity.admin && sess.identity.method != LoginMethod::Lti);
     if !by_secret && !by_admin {
         return Err(boxed(RegistrationError::NotAllowed));
     }

@@ -107,7 +107,7 @@ pub fn check_configuration(
     fetched_from: &url::Url,
 ) -> Result<PlatformConfig, RegistrationError> {
     if resp.status != 200 {
-        return Err(RegistrationError::Unreachable(format!(
+        return Err(RegistrationError::Refused(format!(
             "openid_configuration answered status {}",
             resp.status
         )));
@@ -260,6 +260,7 @@ pub fn registered_platform(
             .collect(),
         token_url: Some(url(&platform.token_endpoint)?),
         token_audience: None,
+        registered: true,
     })
 }
 
@@ -372,6 +373,7 @@ mod tests {
             deployment_ids: vec![],
             token_url: None,
             token_audience: None,
+            registered: true,
         };
         assert!(matches!(
             name_for("https://lms.example.edu/b", std::slice::from_ref(&p)),

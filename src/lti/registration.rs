@@ -24,6 +24,9 @@ pub struct Platform {
     pub token_url: Option<url::Url>,
     /// `aud` of the tool's client assertion; the token URL when unset.
     pub token_audience: Option<String>,
+    /// Added by dynamic registration, not by the operator's bindings: its
+    /// roles never make hub admins.
+    pub registered: bool,
     /// Empty: any deployment of a registered client is accepted.
     pub deployment_ids: Vec<String>,
 }

@@ -207,7 +207,7 @@ pub async fn launch(
     // only ever matches the flow cookie, which expires after FLOW_TTL.
     one_time::take(io, &OneTimeKey::new(Kind::LtiNonce, &flow.nonce), FLOW_TTL).await?;
 
-    let mut asserted = asserted(c, &verified, &reg.platform.name)?;
+    let mut asserted = asserted(c, &verified, reg.platform)?;
     asserted
         .groups
         .extend(roster_groups(c, &reg, &verified, io).await);
@@ -366,7 +366,8 @@ fn check_page(
     }))
 }
 
-fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, platform: &str) -> Result<Asserted, LtiError> {
+fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, p: &Platform) -> Result<Asserted, LtiError> {
+    let platform = p.name.as_str();
     let lti = c.settings;
     let raw_username = v
         .username(&lti.username_key)
@@ -378,7 +379,9 @@ fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, platform: &str) -> Result<Assert
         method: LoginMethod::Lti,
         vouch: Vouch::Platform {
             name: platform.to_string(),
-            admin_by_role: v.is_admin(&lti.admin_roles),
+            // A registered platform is trusted with its users, never with
+            // the hub's administration: bind it to let its roles make admins.
+            admin_by_role: v.is_admin(&lti.admin_roles) && !p.registered,
         },
         raw_username,
         email: v.email(),
@@ -466,7 +469,10 @@ pub async fn registered_platforms(io: &impl Io) -> Vec<Platform> {
     entries
         .iter()
         .filter_map(|e| match platform_from_json(e) {
-            Ok(p) => Some(p),
+            Ok(mut p) => {
+                p.registered = true;
+                Some(p)
+            }
             Err(reason) => {
                 io.log(&log::line(
                     "lti_registration_unusable",
@@ -504,7 +510,17 @@ pub async fn register(
         .await
         .map_err(|e| RegistrationError::Unreachable(e.to_string()))?;
     let platform = dynreg::check_configuration(&fetched, &config_url)?;
-    let name = dynreg::name_for(&platform.issuer, &settings.platforms)?;
+    // The name is checked against the bindings and what KV holds now (an
+    // isolate's copy may be a minute old).
+    let stored = registered_platforms(io).await;
+    let taken: Vec<Platform> = settings
+        .platforms
+        .iter()
+        .filter(|p| !p.registered)
+        .cloned()
+        .chain(stored.iter().cloned())
+        .collect();
+    let name = dynreg::name_for(&platform.issuer, &taken)?;
     let answer = io
         .fetch(dynreg::registration_request(
             settings,
@@ -516,8 +532,7 @@ pub async fn register(
         .await
         .map_err(|e| RegistrationError::Unreachable(e.to_string()))?;
     let registered = dynreg::registered_platform(&answer, &platform, name)?;
-    let mut kept: Vec<serde_json::Value> = registered_platforms(io)
-        .await
+    let mut kept: Vec<serde_json::Value> = stored
         .into_iter()
         .filter(|p| {
             !(p.issuer == registered.issuer

@@ -61,7 +61,7 @@ impl LtiSettings {
     pub fn with_registered(&self, registered: Vec<Platform>) -> LtiSettings {
         let mut out = self.clone();
         for p in registered {
-            let known = self.platforms.iter().any(|s| {
+            let known = out.platforms.iter().any(|s| {
                 (s.issuer == p.issuer && p.client_ids.iter().any(|c| s.client_ids.contains(c)))
                     || (s.name == p.name && s.issuer != p.issuer)
             });
@@ -311,6 +311,7 @@ pub fn platform_from_json(v: &serde_json::Value) -> Result<Platform, String> {
         deployment_ids: list("deployment_ids")?,
         token_url,
         token_audience,
+        registered: false,
     })
 }
 
@@ -348,6 +349,7 @@ fn single_platform<B: Bindings>(r: &mut Reader<'_, B>) -> Option<Platform> {
         deployment_ids,
         token_url,
         token_audience,
+        registered: false,
     })
 }
 

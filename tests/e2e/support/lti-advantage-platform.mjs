@@ -1,5 +1,6 @@
-// A stand-in LTI 1.3 platform with the LTI Advantage services, in Node
-// (`jose` signs and verifies), on http://127.0.0.1:<port>. Several platforms
+// A stand-in LTI 1.3 platform with the LTI Advantage services and LTI Dynamic
+// Registration, in Node (`jose` signs and verifies), on http://127.0.0.1:<port>
+// (URLs may say `localhost` instead: the `host` option). Several platforms
 // live in one server, each under /p/<name>/ with its own issuer
 // (http://127.0.0.1:<port>/p/<name>), client id, deployment id, key,
 // contexts (courses), rosters, line items and tokens. Shapes as the 1EdTech
@@ -19,6 +20,39 @@
 //                                 (…/lti-nrps/claim/namesroleservice) and the
 //                                 Assignment and Grade claim (…/lti-ags/claim/endpoint).
 //   GET  /p/<n>/jwks              the platform's key set (counted)
+//   GET  /p/<n>/.well-known/openid-configuration
+//                                 LTI Dynamic Registration 1.0, 3.4: the platform's
+//                                 OpenID configuration (issuer, the endpoints,
+//                                 scopes_supported, the …/lti-platform-configuration
+//                                 block with product_family_code, version,
+//                                 messages_supported). While a registration token of
+//                                 this platform is outstanding (issued, not yet used),
+//                                 it needs `Authorization: Bearer <that token>` (401
+//                                 otherwise); with none outstanding it is public.
+//                                 `state(n).configPatch` (an object) is merged into it:
+//                                 a test's lie (e.g. another issuer).
+//   POST /p/<n>/register          3.5.2 / 3.6: the tool's client registration (RFC 7591
+//                                 with the …/lti-tool-configuration block), with
+//                                 `Authorization: Bearer <registration token>` (one-time,
+//                                 from `registrationToken(n)`: unknown or used → 401
+//                                 invalid_token). The body is checked (application/json;
+//                                 application_type web; response_types [id_token];
+//                                 grant_types with implicit and client_credentials;
+//                                 initiate_login_uri, redirect_uris, jwks_uri URLs;
+//                                 token_endpoint_auth_method private_key_jwt; the tool
+//                                 configuration's domain, target_link_uri and messages,
+//                                 the URLs on the domain): wrong → 400
+//                                 invalid_client_metadata (invalid_redirect_uri for the
+//                                 redirect URIs). Accepted: a new client id and
+//                                 deployment id, answered 200 with the registration
+//                                 echoed, `client_id`, and the tool configuration's
+//                                 `deployment_id`. From then on the platform launches as
+//                                 that client by default (the registered login
+//                                 initiation URL, the id_token's aud and deployment),
+//                                 checks the registered redirect URIs, and grants tokens
+//                                 to it (its assertion verified at the registered
+//                                 jwks_uri); the earlier clients stay valid
+//                                 (`startUrl(n, { clientId })` launches as one).
 //   POST /p/<n>/token             OAuth 2.0 client credentials grant with an RFC 7523
 //                                 JWT client assertion (IMS Security Framework 4.1):
 //                                 the assertion is verified against the tool's key set
@@ -49,11 +83,16 @@
 //
 // Every request is recorded (`state(n).requests`); token requests in
 // `state(n).tokenRequests` (with the verified assertion's header and claims),
+// configuration fetches in `state(n).configRequests`, registration posts in
+// `state(n).registrationRequests` (headers, Authorization, body, the parsed
+// JSON, errors, status, the client id and deployment given), the accepted
+// ones in `state(n).registrations`, every client in `state(n).clients`,
 // service requests in `state(n).serviceRequests` (kind, url, headers, body,
 // the token's scopes, the answer's status); everything the platform found
 // wrong with what the tool sent, in `state(n).problems` (a correct tool leaves
-// it empty). `state(n).fail.{token,nrps,ags}` injects failures: a status
-// number (answered with a JSON error) or 'reset' (the connection is dropped).
+// it empty). `state(n).fail.{token,nrps,ags,configuration,registration}`
+// injects failures: a status number (answered with a JSON error) or 'reset'
+// (the connection is dropped).
 import http from 'node:http';
 import crypto from 'node:crypto';
 import {
@@ -63,6 +102,7 @@ import {
   exportJWK,
   calculateJwkThumbprint,
   decodeProtectedHeader,
+  decodeJwt,
 } from 'jose';
 import { listen, closeServer } from './ports.mjs';
 import { follow } from './worker.mjs';
@@ -89,6 +129,11 @@ export const MEDIA = Object.freeze({
   resultContainer: 'application/vnd.ims.lis.v2.resultcontainer+json',
 });
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** LTI Dynamic Registration 1.0: the platform's block in its OpenID configuration, the tool's in its registration. */
+export const PLATFORM_CONFIGURATION = 'https://purl.imsglobal.org/spec/lti-platform-configuration';
+export const TOOL_CONFIGURATION = 'https://purl.imsglobal.org/spec/lti-tool-configuration';
+/** The message types the stand-in supports (its configuration's messages_supported). */
+export const MESSAGES_SUPPORTED = Object.freeze(['LtiResourceLinkRequest', 'LtiDeepLinkingRequest']);
 export const ACTIVITY_PROGRESS = Object.freeze(['Initialized', 'Started', 'InProgress', 'Submitted', 'Completed']);
 export const GRADING_PROGRESS = Object.freeze(['FullyGraded', 'Pending', 'PendingManual', 'Failed', 'NotReady']);
 /** ISO 8601 date-time with a time zone (sub-second precision optional). */
@@ -120,6 +165,8 @@ export function member(user, roles = ['Learner'], status = 'Active', extra = {})
  * @param {string} [o.toolJwksUrl] default `${tool}/hub/lti13/jwks`
  * @param {Array<{id:string,label:string,title:string}>} [o.contexts] contexts every platform starts with
  *   (default one: course-7 / ADV7)
+ * @param {string} [o.host='127.0.0.1'] the host name in its URLs (issuers included): `localhost` gives
+ *   issuers on another host than the default's (it listens on 127.0.0.1 either way)
  */
 export async function startAdvantagePlatform({
   tool,
@@ -128,13 +175,17 @@ export async function startAdvantagePlatform({
   pageSize = 2,
   toolJwksUrl,
   contexts = [{ id: 'course-7', label: 'ADV7', title: 'Advantage 7: Data Science' }],
+  host = '127.0.0.1',
   verbose = process.env.HUBGATE_E2E_VERBOSE === '1',
 } = {}) {
+  if (!/^(127\.\d+\.\d+\.\d+|localhost)$/.test(host)) throw new TypeError(`startAdvantagePlatform: host ${host} is not a loopback name`);
   if (!tool) throw new TypeError('startAdvantagePlatform: `tool` (the worker origin) is required');
   let toolOrigin = tool.replace(/\/$/, '');
   let toolKeysUrl = toolJwksUrl ?? `${toolOrigin}/hub/lti13/jwks`;
   /** The tool's key set as last fetched; refetched for an unknown kid. */
   const toolKeys = { jwks: null, fetches: 0 };
+  /** Key sets at other URLs a registration named: url → { jwks, fetches }. */
+  const otherToolKeys = new Map();
   const log = (...a) => verbose && process.stderr.write(`[lti-advantage] ${a.join(' ')}\n`);
   const byName = new Map();
   /** Requests to no platform (404). */
@@ -150,8 +201,22 @@ export async function startAdvantagePlatform({
     jwk.use = 'sig';
     const P = {
       name,
+      /** The client the platform launches as by default: the configured one, then the newest registered. */
       clientId,
       deploymentId,
+      /**
+       * Every client of this platform: client id → { clientId, deploymentId, dynamic,
+       * initiateLoginUri, redirectUris, jwksUri, scopes } (the configured client's
+       * URLs are null: the tool's, `tool` / `setTool`).
+       */
+      clients: new Map([[clientId, { clientId, deploymentId, dynamic: false, initiateLoginUri: null, redirectUris: null, jwksUri: null, scopes: null }]]),
+      /** Registration tokens: token → { issuedAt, usedAt } (one-time). */
+      registrationTokens: new Map(),
+      configRequests: [],
+      registrationRequests: [],
+      registrations: [],
+      /** Merged into the OpenID configuration it serves (a test's lie), or null. */
+      configPatch: null,
       privateKey,
       jwk,
       /** `aud` the client assertion must carry; the token URL when undefined. */
@@ -172,7 +237,7 @@ export async function startAdvantagePlatform({
       tokens: new Map(),
       jtis: new Set(),
       cursors: new Set(),
-      fail: { token: null, nrps: null, ags: null },
+      fail: { token: null, nrps: null, ags: null, configuration: null, registration: null },
       problems: [],
       jwksFetches: 0,
       get issuer() {
@@ -180,6 +245,12 @@ export async function startAdvantagePlatform({
       },
       get tokenUrl() {
         return `${base}/p/${name}/token`;
+      },
+      get configurationUrl() {
+        return `${base}/p/${name}/.well-known/openid-configuration`;
+      },
+      get registrationEndpoint() {
+        return `${base}/p/${name}/register`;
       },
       /** Service requests of `kind` ('nrps', 'lineitems.get', 'lineitems.post', 'lineitem.get', 'scores.post', 'results.get'), optionally for one context. */
       service(kind, ctx) {
@@ -234,6 +305,13 @@ export async function startAdvantagePlatform({
       return out;
     });
   }
+
+  /** Where the tool of `client` is: its registered URLs, or the tool's (`tool`, `setTool`) for the configured client. */
+  const toolUrls = (client) => ({
+    login: client.initiateLoginUri ?? `${toolOrigin}/hub/lti13/oauth_login`,
+    redirectUris: client.redirectUris ?? [`${toolOrigin}/hub/lti13/oauth_callback`],
+    jwks: client.jwksUri ?? toolKeysUrl,
+  });
 
   const containerUrl = (P, c) => `${base}/p/${P.name}/ags/${encodeURIComponent(c.id)}/lineitems`;
   const membershipsUrl = (P, c) => `${base}/p/${P.name}/nrps/${encodeURIComponent(c.id)}/memberships`;
@@ -298,14 +376,14 @@ export async function startAdvantagePlatform({
   function start(P, q, res) {
     const launch = P.pending.get(q.get('hint') ?? '');
     if (!launch) return answer(res, null, 400, { error: 'unknown launch hint: use startUrl()' });
-    const init = new URL(`${toolOrigin}/hub/lti13/oauth_login`);
+    const init = new URL(toolUrls(launch.client).login);
     for (const [k, v] of Object.entries({
       iss: P.issuer,
       login_hint: launch.user,
       target_link_uri: launch.target,
       lti_message_hint: launch.hint,
-      client_id: P.clientId,
-      lti_deployment_id: P.deploymentId,
+      client_id: launch.client.clientId,
+      lti_deployment_id: launch.deploymentId ?? launch.client.deploymentId,
     })) {
       init.searchParams.set(k, v);
     }
@@ -317,12 +395,14 @@ export async function startAdvantagePlatform({
     const rec = { at: Date.now(), query: Object.fromEntries(q), problems: [] };
     P.authorizeRequests.push(rec);
     const problems = rec.problems;
-    for (const [k, v] of Object.entries({ scope: 'openid', response_type: 'id_token', response_mode: 'form_post', prompt: 'none', client_id: P.clientId })) {
+    const launch = P.pending.get(q.get('lti_message_hint') ?? '');
+    // the client the launch was started for (its login initiation named it)
+    const client = launch?.client ?? P.clients.get(P.clientId);
+    for (const [k, v] of Object.entries({ scope: 'openid', response_type: 'id_token', response_mode: 'form_post', prompt: 'none', client_id: client.clientId })) {
       if (q.get(k) !== v) problems.push(`${k} must be ${JSON.stringify(v)}, got ${JSON.stringify(q.get(k))}`);
     }
-    if (q.get('redirect_uri') !== `${toolOrigin}/hub/lti13/oauth_callback`) problems.push(`redirect_uri ${JSON.stringify(q.get('redirect_uri'))} is not registered`);
+    if (!toolUrls(client).redirectUris.includes(q.get('redirect_uri'))) problems.push(`redirect_uri ${JSON.stringify(q.get('redirect_uri'))} is not registered`);
     for (const k of ['state', 'nonce']) if (!q.get(k)) problems.push(`${k} missing`);
-    const launch = P.pending.get(q.get('lti_message_hint') ?? '');
     if (!launch) problems.push(`unknown or used lti_message_hint ${JSON.stringify(q.get('lti_message_hint'))}`);
     else if (q.get('login_hint') !== launch.user) problems.push(`login_hint ${JSON.stringify(q.get('login_hint'))} is not ${JSON.stringify(launch.user)}`);
     if (problems.length) {
@@ -342,7 +422,7 @@ export async function startAdvantagePlatform({
       family_name: 'Example',
       [`${CLAIM}message_type`]: 'LtiResourceLinkRequest',
       [`${CLAIM}version`]: '1.3.0',
-      [`${CLAIM}deployment_id`]: P.deploymentId,
+      [`${CLAIM}deployment_id`]: launch.deploymentId ?? client.deploymentId,
       [`${CLAIM}target_link_uri`]: launch.target,
       [`${CLAIM}resource_link`]: { id: `rl-${c.id}`, title: 'Week 1 notebook' },
       [`${CLAIM}roles`]: launch.roles,
@@ -364,12 +444,12 @@ export async function startAdvantagePlatform({
     const idToken = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: P.jwk.kid, typ: 'JWT' })
       .setIssuer(P.issuer)
-      .setAudience(P.clientId)
+      .setAudience(client.clientId)
       .setSubject(sub)
       .setIssuedAt(now)
       .setExpirationTime(now + 300)
       .sign(P.privateKey);
-    P.launches.push({ ...launch, sub, claims, state: q.get('state'), at: Date.now() });
+    P.launches.push({ ...launch, clientId: client.clientId, deploymentId: launch.deploymentId ?? client.deploymentId, sub, claims, state: q.get('state'), at: Date.now() });
     const fields = { id_token: idToken, state: q.get('state') };
     const inputs = Object.entries(fields)
       .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
@@ -386,19 +466,25 @@ export async function startAdvantagePlatform({
   // ---------------------------------------------------------------------------
   // Token endpoint (IMS Security Framework 4.1; RFC 6749 4.4; RFC 7523 2.2, 3)
 
-  async function toolKeySet(kid) {
-    const has = () => toolKeys.jwks?.keys?.some((k) => k.kid === kid);
-    if (!has()) {
-      toolKeys.fetches += 1;
-      const r = await fetch(toolKeysUrl, { headers: { accept: 'application/json' } });
-      if (!r.ok) throw new Error(`the tool's key set ${toolKeysUrl} answered ${r.status}`);
-      toolKeys.jwks = await r.json();
+  /** The key set at `url` (the tool's /hub/lti13/jwks unless a registration named another), refetched for an unknown kid. */
+  async function toolKeySet(kid, url = toolKeysUrl) {
+    let cache = toolKeys;
+    if (url !== toolKeysUrl) {
+      if (!otherToolKeys.has(url)) otherToolKeys.set(url, { jwks: null, fetches: 0 });
+      cache = otherToolKeys.get(url);
     }
-    return createLocalJWKSet(toolKeys.jwks);
+    const has = () => cache.jwks?.keys?.some((k) => k.kid === kid);
+    if (!has()) {
+      cache.fetches += 1;
+      const r = await fetch(url, { headers: { accept: 'application/json' } });
+      if (!r.ok) throw new Error(`the tool's key set ${url} answered ${r.status}`);
+      cache.jwks = await r.json();
+    }
+    return createLocalJWKSet(cache.jwks);
   }
 
   async function token(P, req, res, body) {
-    const rec = { at: Date.now(), form: null, requested: [], granted: [], header: null, claims: null, status: null, error: null, description: null, accessToken: null };
+    const rec = { at: Date.now(), form: null, requested: [], granted: [], header: null, claims: null, status: null, error: null, description: null, accessToken: null, clientId: null };
     P.tokenRequests.push(rec);
     const refuse = (status, error, description) => {
       rec.error = error;
@@ -438,9 +524,23 @@ export async function startAdvantagePlatform({
       P.problems.push(`token: assertion header ${JSON.stringify(rec.header)} (RS256 with a kid expected)`);
       return refuse(400, 'invalid_client', 'the client assertion must be RS256 with a kid');
     }
+    // the client the assertion claims to be (iss = sub = client_id), checked below with the signature
+    let claimed;
+    try {
+      claimed = decodeJwt(assertion);
+    } catch (e) {
+      P.problems.push(`token: client_assertion has no JSON claims: ${e.message}`);
+      return refuse(400, 'invalid_client', 'client_assertion is not a signed JWT');
+    }
+    const client = P.clients.get(claimed.iss);
+    if (!client) {
+      P.problems.push(`token: the assertion's iss ${JSON.stringify(claimed.iss)} is no client of this platform`);
+      return refuse(400, 'invalid_client', 'unknown client');
+    }
+    rec.clientId = client.clientId;
     let keys;
     try {
-      keys = await toolKeySet(rec.header.kid);
+      keys = await toolKeySet(rec.header.kid, toolUrls(client).jwks);
     } catch (e) {
       P.problems.push(`token: ${e.message}`);
       return refuse(400, 'invalid_client', e.message);
@@ -449,8 +549,8 @@ export async function startAdvantagePlatform({
     try {
       const { payload } = await jwtVerify(assertion, keys, {
         algorithms: ['RS256'],
-        issuer: P.clientId,
-        subject: P.clientId,
+        issuer: client.clientId,
+        subject: client.clientId,
         audience,
         requiredClaims: ['iss', 'sub', 'aud', 'iat', 'exp', 'jti'],
       });
@@ -468,8 +568,8 @@ export async function startAdvantagePlatform({
       P.problems.push(`token: iat ${iat} / exp ${exp}`);
       return refuse(400, 'invalid_client', 'iat and exp must be numbers with exp after iat');
     }
-    if (form.has('client_id') && form.get('client_id') !== P.clientId) {
-      P.problems.push(`token: client_id ${form.get('client_id')} is not ${P.clientId}`);
+    if (form.has('client_id') && form.get('client_id') !== client.clientId) {
+      P.problems.push(`token: client_id ${form.get('client_id')} is not ${client.clientId}`);
       return refuse(400, 'invalid_client', 'client_id does not match the assertion');
     }
     if (P.jtis.has(jti)) {
@@ -477,7 +577,8 @@ export async function startAdvantagePlatform({
       return refuse(400, 'invalid_grant', 'jti already used');
     }
     P.jtis.add(jti);
-    const granted = [...new Set(rec.requested.filter((s) => KNOWN_SCOPES.has(s)))];
+    // a registered client gets only the scopes it registered
+    const granted = [...new Set(rec.requested.filter((s) => KNOWN_SCOPES.has(s) && (client.scopes === null || client.scopes.includes(s))))];
     if (!granted.length) {
       P.problems.push(`token: no known scope in ${JSON.stringify(form.get('scope'))}`);
       return refuse(400, 'invalid_scope', 'no known scope requested');
@@ -485,7 +586,7 @@ export async function startAdvantagePlatform({
     const accessToken = `at-${crypto.randomBytes(24).toString('base64url')}`;
     rec.granted = granted;
     rec.accessToken = accessToken;
-    P.tokens.set(accessToken, { scopes: granted, expires: Date.now() + P.expiresIn * 1000, request: rec });
+    P.tokens.set(accessToken, { scopes: granted, expires: Date.now() + P.expiresIn * 1000, request: rec, clientId: client.clientId });
     log(`token ${P.name}: granted ${granted.join(' ')}`);
     return answer(res, rec, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: P.expiresIn, scope: granted.join(' ') }, { pragma: 'no-cache' });
   }
@@ -755,6 +856,228 @@ export async function startAdvantagePlatform({
   }
 
   // ---------------------------------------------------------------------------
+  // LTI Dynamic Registration 1.0 (3.4 the platform's configuration; 3.5.2 the
+  // tool's registration, an OpenID Connect Dynamic Client Registration / RFC
+  // 7591 request; 3.6 the platform's answer)
+
+  /** The platform's OpenID configuration (3.4), with `configPatch` merged in. */
+  function openidConfiguration(P) {
+    return {
+      issuer: P.issuer,
+      authorization_endpoint: `${P.issuer}/authorize`,
+      token_endpoint: P.tokenUrl,
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ['RS256'],
+      jwks_uri: `${P.issuer}/jwks`,
+      registration_endpoint: P.registrationEndpoint,
+      scopes_supported: ['openid', ...Object.values(SCOPES)],
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public', 'pairwise'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      claims_supported: ['sub', 'iss', 'name', 'given_name', 'family_name', 'email'],
+      [PLATFORM_CONFIGURATION]: {
+        product_family_code: 'hubgate-e2e',
+        version: '1',
+        messages_supported: MESSAGES_SUPPORTED.map((type) => ({ type })),
+      },
+      ...(P.configPatch ?? {}),
+    };
+  }
+
+  /** The Bearer token of a request ('' when none, null when the header is something else). */
+  function bearerOf(req) {
+    const h = req.headers.authorization;
+    if (h === undefined) return '';
+    const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(h);
+    return m ? m[1] : null;
+  }
+
+  const outstandingToken = (P) => [...P.registrationTokens.values()].some((t) => !t.usedAt);
+
+  function configuration(P, req, res) {
+    const rec = { at: Date.now(), method: req.method, headers: { ...req.headers }, authorization: req.headers.authorization ?? null, token: null, status: null, error: null };
+    P.configRequests.push(rec);
+    if (req.method !== 'GET') return answer(res, rec, 405, { error: 'invalid_request', error_description: 'GET only' }, { allow: 'GET' });
+    if (injected(P, 'configuration', req, res, rec)) return undefined;
+    const presented = bearerOf(req);
+    rec.token = presented || null;
+    if (outstandingToken(P)) {
+      const t = presented ? P.registrationTokens.get(presented) : undefined;
+      if (!t || t.usedAt) {
+        rec.error = presented ? (t ? 'used registration token' : 'unknown registration token') : 'no registration token';
+        log(`configuration ${P.name}: 401 ${rec.error}`);
+        return answer(res, rec, 401, { error: 'invalid_token', error_description: rec.error }, { 'www-authenticate': `Bearer realm="${P.issuer}", error="invalid_token"` });
+      }
+    }
+    rec.configuration = openidConfiguration(P);
+    return answer(res, rec, 200, rec.configuration);
+  }
+
+  /** An absolute http(s) URL, or null. */
+  const urlOrNull = (v) => {
+    if (typeof v !== 'string') return null;
+    try {
+      const u = new URL(v);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? u : null;
+    } catch {
+      return null;
+    }
+  };
+
+  /** What is wrong with a registration body (LTI Dynamic Registration 1.0, 3.5.2): [errors, redirect URI errors]. */
+  function registrationErrors(r) {
+    const errors = [];
+    const redirectErrors = [];
+    const isStrings = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (r.application_type !== 'web') errors.push(`application_type must be "web", got ${JSON.stringify(r.application_type)}`);
+    if (!isStrings(r.response_types) || r.response_types.length !== 1 || r.response_types[0] !== 'id_token') {
+      errors.push(`response_types must be ["id_token"], got ${JSON.stringify(r.response_types)}`);
+    }
+    if (!isStrings(r.grant_types) || !r.grant_types.includes('implicit') || !r.grant_types.includes('client_credentials')) {
+      errors.push(`grant_types must contain "implicit" and "client_credentials", got ${JSON.stringify(r.grant_types)}`);
+    }
+    if (r.token_endpoint_auth_method !== 'private_key_jwt') errors.push(`token_endpoint_auth_method must be "private_key_jwt", got ${JSON.stringify(r.token_endpoint_auth_method)}`);
+    if (r.client_name !== undefined && (typeof r.client_name !== 'string' || !r.client_name.trim())) errors.push('client_name must be a non-empty string');
+    if (r.scope !== undefined && typeof r.scope !== 'string') errors.push('scope must be a space-separated string');
+    const login = urlOrNull(r.initiate_login_uri);
+    if (!login) errors.push(`initiate_login_uri ${JSON.stringify(r.initiate_login_uri)} is not an absolute http(s) URL`);
+    if (!urlOrNull(r.jwks_uri)) errors.push(`jwks_uri ${JSON.stringify(r.jwks_uri)} is not an absolute http(s) URL`);
+    const redirects = isStrings(r.redirect_uris) ? r.redirect_uris.map(urlOrNull) : [];
+    if (!redirects.length || redirects.includes(null)) redirectErrors.push(`redirect_uris must be a non-empty array of absolute http(s) URLs, got ${JSON.stringify(r.redirect_uris)}`);
+    const tc = r[TOOL_CONFIGURATION];
+    if (!tc || typeof tc !== 'object' || Array.isArray(tc)) {
+      errors.push(`the ${TOOL_CONFIGURATION} object is missing`);
+      return [errors, redirectErrors];
+    }
+    const domains = [];
+    if (typeof tc.domain !== 'string' || !tc.domain) errors.push(`${TOOL_CONFIGURATION} domain is required`);
+    else domains.push(tc.domain.toLowerCase());
+    if (tc.secondary_domains !== undefined) {
+      if (!isStrings(tc.secondary_domains)) errors.push('secondary_domains must be an array of strings');
+      else domains.push(...tc.secondary_domains.map((d) => d.toLowerCase()));
+    }
+    // the tool's URLs are on its domain (a domain may carry the port)
+    const onDomain = (u) => domains.includes(u.hostname.toLowerCase()) || domains.includes(u.host.toLowerCase());
+    const target = urlOrNull(tc.target_link_uri);
+    if (!target) errors.push(`${TOOL_CONFIGURATION} target_link_uri ${JSON.stringify(tc.target_link_uri)} is not an absolute http(s) URL`);
+    if (domains.length) {
+      if (target && !onDomain(target)) errors.push(`target_link_uri ${target.href} is not on the domain ${tc.domain}`);
+      if (login && !onDomain(login)) errors.push(`initiate_login_uri ${login.href} is not on the domain ${tc.domain}`);
+      for (const u of redirects) if (u && !onDomain(u)) redirectErrors.push(`redirect_uri ${u.href} is not on the domain ${tc.domain}`);
+    }
+    if (!Array.isArray(tc.messages) || !tc.messages.length) errors.push(`${TOOL_CONFIGURATION} messages must be a non-empty array`);
+    else {
+      for (const m of tc.messages) {
+        if (!m || typeof m !== 'object' || typeof m.type !== 'string') {
+          errors.push(`a message ${JSON.stringify(m)} has no type`);
+          continue;
+        }
+        if (!MESSAGES_SUPPORTED.includes(m.type)) errors.push(`message type ${m.type} is not supported here`);
+        if (m.target_link_uri !== undefined) {
+          const u = urlOrNull(m.target_link_uri);
+          if (!u) errors.push(`message ${m.type}: target_link_uri ${JSON.stringify(m.target_link_uri)} is not an absolute http(s) URL`);
+          else if (domains.length && !onDomain(u)) errors.push(`message ${m.type}: target_link_uri ${u.href} is not on the domain ${tc.domain}`);
+        }
+        if (m.label !== undefined && typeof m.label !== 'string') errors.push(`message ${m.type}: label must be a string`);
+      }
+    }
+    if (tc.claims !== undefined && !isStrings(tc.claims)) errors.push(`${TOOL_CONFIGURATION} claims must be an array of strings`);
+    if (tc.description !== undefined && typeof tc.description !== 'string') errors.push(`${TOOL_CONFIGURATION} description must be a string`);
+    if (tc.custom_parameters !== undefined && (typeof tc.custom_parameters !== 'object' || Array.isArray(tc.custom_parameters) || tc.custom_parameters === null)) {
+      errors.push(`${TOOL_CONFIGURATION} custom_parameters must be an object`);
+    }
+    return [errors, redirectErrors];
+  }
+
+  function register(P, req, res, body) {
+    const rec = {
+      at: Date.now(),
+      method: req.method,
+      headers: { ...req.headers },
+      authorization: req.headers.authorization ?? null,
+      token: null,
+      body,
+      json: undefined,
+      errors: [],
+      status: null,
+      error: null,
+      clientId: null,
+      deploymentId: null,
+      answer: null,
+    };
+    P.registrationRequests.push(rec);
+    const refuse = (status, error, description, headers = {}) => {
+      rec.error = error;
+      log(`register ${P.name}: ${status} ${error}: ${description}`);
+      return answer(res, rec, status, { error, error_description: description }, headers);
+    };
+    if (req.method !== 'POST') return answer(res, rec, 405, { error: 'invalid_request', error_description: 'POST only' }, { allow: 'POST' });
+    if (injected(P, 'registration', req, res, rec)) return undefined;
+    // 3.5.1: the registration token, as a bearer token
+    const presented = bearerOf(req);
+    rec.token = presented || null;
+    const t = presented ? P.registrationTokens.get(presented) : undefined;
+    if (!t || t.usedAt) {
+      const why = presented ? (t ? 'the registration token was used already' : 'unknown registration token') : 'no registration token';
+      return refuse(401, 'invalid_token', why, { 'www-authenticate': `Bearer realm="${P.issuer}", error="invalid_token"` });
+    }
+    if (mediaType(req.headers['content-type']) !== 'application/json') {
+      P.problems.push(`register: content-type ${JSON.stringify(req.headers['content-type'])} is not application/json`);
+      return refuse(400, 'invalid_client_metadata', 'the body must be application/json');
+    }
+    let r;
+    try {
+      r = JSON.parse(body);
+    } catch {
+      r = undefined;
+    }
+    if (!r || typeof r !== 'object' || Array.isArray(r)) {
+      P.problems.push('register: the body is not a JSON object');
+      return refuse(400, 'invalid_client_metadata', 'the body must be a JSON object');
+    }
+    rec.json = r;
+    const [errors, redirectErrors] = registrationErrors(r);
+    rec.errors = [...redirectErrors, ...errors];
+    if (rec.errors.length) {
+      P.problems.push(...rec.errors.map((e) => `register: ${e}`));
+      return refuse(400, redirectErrors.length ? 'invalid_redirect_uri' : 'invalid_client_metadata', rec.errors.join('; '));
+    }
+    t.usedAt = Date.now();
+    const n = P.registrations.length + 1;
+    const clientId = `dyn-${P.name}-${n}-${crypto.randomBytes(6).toString('hex')}`;
+    const deploymentId = `dep-dyn-${P.name}-${n}`;
+    const requested = (r.scope ?? '').split(/\s+/).filter(Boolean);
+    const scopes = requested.filter((s) => KNOWN_SCOPES.has(s));
+    const client = {
+      clientId,
+      deploymentId,
+      dynamic: true,
+      initiateLoginUri: r.initiate_login_uri,
+      redirectUris: [...r.redirect_uris],
+      jwksUri: r.jwks_uri,
+      scopes,
+    };
+    P.clients.set(clientId, client);
+    // from now on the platform launches as the new client
+    P.clientId = clientId;
+    P.deploymentId = deploymentId;
+    // 3.6: the registration as received, with the client id and the deployment
+    const out = {
+      client_id: clientId,
+      ...r,
+      ...(r.scope !== undefined ? { scope: scopes.join(' ') } : {}),
+      [TOOL_CONFIGURATION]: { ...r[TOOL_CONFIGURATION], deployment_id: deploymentId },
+    };
+    out.client_id = clientId;
+    rec.clientId = clientId;
+    rec.deploymentId = deploymentId;
+    rec.answer = out;
+    P.registrations.push({ at: rec.at, clientId, deploymentId, token: presented, request: r, answer: out });
+    log(`register ${P.name}: client ${clientId}, deployment ${deploymentId}`);
+    return answer(res, rec, 200, out);
+  }
+
+  // ---------------------------------------------------------------------------
 
   async function handle(req, res) {
     const url = new URL(req.url, 'http://platform.invalid');
@@ -779,6 +1102,12 @@ export async function startAdvantagePlatform({
         return start(P, url.searchParams, res);
       case 'authorize':
         return authorize(P, url.searchParams, res);
+      case '.well-known':
+        if (ctxId !== 'openid-configuration' || sub !== undefined) break;
+        return configuration(P, req, res);
+      case 'register':
+        if (parts.length !== 3) break;
+        return register(P, req, res, body);
       case 'jwks':
         P.jwksFetches += 1;
         return answer(res, null, 200, { keys: [P.jwk] }, { 'cache-control': 'max-age=300' });
@@ -816,7 +1145,7 @@ export async function startAdvantagePlatform({
     });
   });
   const bound = await listen(server, port);
-  base = `http://127.0.0.1:${bound}`;
+  base = `http://${host}:${bound}`;
   for (const p of platforms) {
     const P = await newPlatform(p);
     if (byName.has(P.name)) throw new Error(`platform ${P.name} twice`);
@@ -838,6 +1167,17 @@ export async function startAdvantagePlatform({
     issuer: (name) => must(name).issuer,
     tokenUrl: (name) => must(name).tokenUrl,
     clientId: (name) => must(name).clientId,
+    /** The platform's OpenID configuration URL (LTI Dynamic Registration 1.0, 3.4): the `openid_configuration` a tool is given. */
+    configurationUrl: (name) => must(name).configurationUrl,
+    /** The OpenID configuration the platform serves now. */
+    configuration: (name) => openidConfiguration(must(name)),
+    /** A new one-time registration token of platform `name` (the `registration_token` a tool is given). */
+    registrationToken(name) {
+      const P = must(name);
+      const token = `rt-${crypto.randomBytes(18).toString('base64url')}`;
+      P.registrationTokens.set(token, { issuedAt: Date.now(), usedAt: null });
+      return token;
+    },
     /** The worker's LTI13_PLATFORMS entry; `tokenUrl: false` leaves `token_url` out (services off). */
     registration(name, { tokenUrl = true } = {}) {
       const P = must(name);
@@ -880,10 +1220,14 @@ export async function startAdvantagePlatform({
      * @param {string[]} [o.agsScopes] the AGS claim's `scope` (default all four)
      * @param {string} [o.target] target_link_uri (default `${tool}/hub/`)
      * @param {object} [o.extraClaims] more id_token claims
+     * @param {string} [o.clientId] launch as this client of the platform (default: the configured one, or the newest registered)
+     * @param {string} [o.deploymentId] another deployment id than the client's (login initiation and id_token)
      */
-    startUrl(name, { user = 'student1', roles = 'Learner', context = contexts[0]?.id, nrps: withNrps = true, ags: withAgs = true, lineitem = true, agsScopes, target, email, extraClaims = {} } = {}) {
+    startUrl(name, { user = 'student1', roles = 'Learner', context = contexts[0]?.id, nrps: withNrps = true, ags: withAgs = true, lineitem = true, agsScopes, target, email, extraClaims = {}, clientId, deploymentId } = {}) {
       const P = must(name);
       if (!P.contexts.has(context)) throw new Error(`no context ${context} at ${name}`);
+      const client = P.clients.get(clientId ?? P.clientId);
+      if (!client) throw new Error(`no client ${clientId} at ${name}`);
       P.counter += 1;
       const hint = `launch-${P.counter}-${crypto.randomBytes(4).toString('hex')}`;
       const list = Array.isArray(roles) ? roles : String(roles).split(',').filter(Boolean);
@@ -899,6 +1243,8 @@ export async function startAdvantagePlatform({
         target: target ?? `${toolOrigin}/hub/`,
         email: email ?? `${user}@example.edu`,
         extraClaims,
+        client,
+        deploymentId,
       });
       return `${P.issuer}/start?hint=${encodeURIComponent(hint)}`;
     },
