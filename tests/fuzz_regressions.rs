@@ -88,6 +88,7 @@ target_tests!(
     redirect_targets,
     proxy_plan,
     request,
+    lti_services,
 );
 
 #[test]

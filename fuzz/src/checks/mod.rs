@@ -21,6 +21,7 @@ pub mod flow_cookie;
 pub mod form;
 pub mod jwks;
 pub mod jwt;
+pub mod lti_services;
 pub mod proxy_plan;
 pub mod redirect_targets;
 pub mod request;
@@ -74,4 +75,5 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("redirect_targets", redirect_targets::run),
     ("proxy_plan", proxy_plan::run),
     ("request", request::run),
+    ("lti_services", lti_services::run),
 ];
