@@ -46,6 +46,7 @@ pub fn from_claims(
         c.get(name)
             .and_then(|v| v.as_str())
             .and_then(|s| url::Url::parse(s).ok())
+            .filter(crate::url_policy::is_secure_url)
             .map(|u| u.to_string())
     };
     let scope = c
@@ -246,6 +247,11 @@ pub fn score_request(
     input: &[u8],
     now: UnixTime,
 ) -> Result<OutboundRequest, ServiceError> {
+    if lineitem.cannot_be_a_base() || !matches!(lineitem.scheme(), "https" | "http") {
+        return Err(ServiceError::BadRequest(format!(
+            "line item {lineitem} is not an http(s) URL"
+        )));
+    }
     let s: ScoreInput = crate::json::object(input)
         .map_err(|e| ServiceError::BadRequest(format!("the score is not a JSON object of scoreGiven, scoreMaximum, activityProgress, gradingProgress, comment: {e}")))?;
     let finite_non_negative = |x: f64| x.is_finite() && x >= 0.0;

@@ -41,8 +41,10 @@ pub fn request(url: &str, token: &PlatformToken) -> OutboundRequest {
 
 #[derive(Deserialize)]
 struct Container {
+    /// Values first: serde would read a member written as an array as the
+    /// struct's fields in order.
     #[serde(default)]
-    members: Vec<RawMember>,
+    members: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +113,16 @@ pub fn parse_page(
     let c: Container = crate::json::object(&resp.body)
         .map_err(|e| ServiceError::Platform(format!("memberships are not a JSON object: {e}")))?;
     for m in c.members {
+        let m: RawMember = match m {
+            serde_json::Value::Object(_) => serde_json::from_value(m).map_err(|e| {
+                ServiceError::Platform(format!("a roster member is malformed: {e}"))
+            })?,
+            _ => {
+                return Err(ServiceError::Platform(
+                    "a roster member is not a JSON object".into(),
+                ))
+            }
+        };
         let active = m
             .status
             .as_deref()

@@ -111,13 +111,16 @@ pub fn parse(resp: &OutboundResponse, now: UnixTime) -> Result<Granted, ServiceE
             )));
         }
     }
-    // Some platforms send the number as a string.
+    // Some platforms send the number as a string, or with a fraction; a
+    // token whose lifetime cannot be read is used once and not kept.
+    let seconds = |f: f64| (f.is_finite() && f >= 0.0).then(|| f as u64);
     let lifetime = match &raw.expires_in {
-        Some(serde_json::Value::Number(n)) => n.as_u64(),
-        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
+        None => Some(DEFAULT_LIFETIME),
+        Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().and_then(seconds)),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok().and_then(seconds),
+        Some(_) => None,
     }
-    .unwrap_or(DEFAULT_LIFETIME);
+    .unwrap_or(0);
     Ok(Granted {
         token: PlatformToken::new(token),
         expires_at: now.plus(lifetime.saturating_sub(EXPIRY_MARGIN)),
