@@ -113,7 +113,7 @@ pub fn parse(resp: &OutboundResponse, now: UnixTime) -> Result<Granted, ServiceE
     }
     // Some platforms send the number as a string, or with a fraction; a
     // token whose lifetime cannot be read is used once and not kept.
-    let seconds = |f: f64| (f.is_finite() && f >= 0.0).then(|| f as u64);
+    let seconds = |f: f64| (f.is_finite() && f >= 0.0).then_some(f as u64);
     let lifetime = match &raw.expires_in {
         None => Some(DEFAULT_LIFETIME),
         Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().and_then(seconds)),
