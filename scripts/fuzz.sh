@@ -70,6 +70,7 @@ ALL_TARGETS=(
   redirect_targets:1024
   proxy_plan:4096
   request:16384
+  lti_services:8192
 )
 if [ $# -gt 0 ]; then
   selected=()
