@@ -52,15 +52,15 @@ join tools
 step "build the worker"
 bash scripts/build.sh
 join python
-step "hub-side authenticator (pytest) beside the end-to-end suite in workerd (node:test)"
-# pytest is one process; the e2e files run two at a time (each starts its own
-# servers on free loopback ports).
+join browser
+step "the real-browser suite (Chromium: the LMS frame, a real JupyterHub) and pytest beside the end-to-end suite in workerd"
+# Side by side: the browser suite and the e2e files mostly wait on sockets and
+# processes, so on two cores together they take little more than the longer
+# one (README, "Test time"). The e2e files run two at a time (each starts its
+# own servers on free loopback ports); pytest is one process.
 background pytest bash hub/run_tests.sh -q
+background browsers node --test tests/browser/
 node --test --test-concurrency=2 tests/e2e/
 join pytest
-join browser
-step "real-browser suite (Chromium: the LMS frame, a real JupyterHub)"
-# After the others, alone: its waits are for a browser, and two cores shared
-# with workerd suites make them slow, not wrong.
-node --test tests/browser/
+join browsers
 step "all suites passed"
