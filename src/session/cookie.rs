@@ -182,7 +182,10 @@ pub fn verify(
             last_error = SessionError::WrongAudience;
             continue;
         }
-        if best.as_ref().is_none_or(|b| v.issued_at > b.issued_at) {
+        // Newest wins. `iat` has one-second resolution; for two logins in the
+        // same second, browsers send cookies of one path oldest first
+        // (RFC 6265 5.4), so the later one in the header is the newer.
+        if best.as_ref().is_none_or(|b| v.issued_at >= b.issued_at) {
             best = Some(v);
         }
     }

@@ -329,9 +329,16 @@ const BROWSER_NAV_HEADERS = {
  * @param {Record<string,string>} [opts.headers] extra headers on every request
  * @param {boolean} [opts.navigate=true] send browser navigation headers (Accept: text/html, Sec-Fetch-Mode: navigate)
  * @param {(next: URL) => boolean} [opts.stopAt] don't request `next` when this returns true (the chain ends with the redirect to it)
+ * @param {string} [opts.initiator] origin of the document that started the navigation (a cross-site
+ *   one makes a browser-like store treat the request as cross-site; cookieJar ignores it)
  * @returns {Promise<Array<object>>} the chain; the last entry is the final response
+ *
+ * Each hop asks the jar with `jar.header(url, { method, navigation, initiator })` and stores with
+ * `jar.store(url, res, { method, navigation, initiator })` (`navigation` is `navigate`), so a store
+ * that enforces SameSite (support/chromium-jar.mjs) knows the request's method; cookieJar ignores
+ * the extra argument.
  */
-export async function follow(fetchFn, url, jar, { max = 10, method = 'GET', body, headers = {}, navigate = true, stopAt } = {}) {
+export async function follow(fetchFn, url, jar, { max = 10, method = 'GET', body, headers = {}, navigate = true, stopAt, initiator } = {}) {
   const doFetch = fetchFn ?? globalThis.fetch;
   const chain = [];
   let current = new URL(url);
@@ -342,10 +349,11 @@ export async function follow(fetchFn, url, jar, { max = 10, method = 'GET', body
     if (b !== undefined && typeof b === 'string' && !Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) {
       h['content-type'] = 'application/x-www-form-urlencoded';
     }
-    const cookie = jar?.header(current);
+    const request = { method: m, navigation: navigate, ...(initiator ? { initiator } : {}) };
+    const cookie = jar?.header(current, request);
     if (cookie) h.cookie = cookie;
     const res = await doFetch(current.href, { method: m, headers: h, body: b, redirect: 'manual' });
-    jar?.store(current, res);
+    jar?.store(current, res, request);
     const text = await res.text();
     const location = res.headers.get('location');
     const entry = {
@@ -415,7 +423,7 @@ export async function openWebSocket(url, jar, { headers = {}, timeoutMs = 5000 }
   httpUrl.protocol = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
   u.protocol = httpUrl.protocol === 'https:' ? 'wss:' : 'ws:';
   const h = { origin: httpUrl.origin, ...headers };
-  const cookie = jar?.header(httpUrl);
+  const cookie = jar?.header(httpUrl, { method: 'GET', navigation: false });
   if (cookie) h.cookie = cookie;
   const ws = new WebSocket(u, { headers: h, handshakeTimeout: timeoutMs });
   return new Promise((resolve, reject) => {
