@@ -346,3 +346,41 @@ fn a_registered_platform_whose_name_another_issuer_has_is_a_conflict_and_binding
     let r = initiate(&s.app, &s.io, "https://impostor.example.net", "x");
     assert_eq!(r.status, 401, "{}", body(&r));
 }
+
+#[test]
+fn a_registration_keeps_stored_entries_it_cannot_read_and_refuses_to_overwrite_a_value_that_is_no_list(
+) {
+    let s = setup(&[], "https://canvas.example.org", 200);
+    let typo = json!({"issuer": "https://typo.example.net", "client_id": ["t"], "authorise_url": "https://typo.example.net/auth"});
+    s.io.kv.borrow_mut().insert(
+        ("State".into(), "lti-registrations:v1".into()),
+        json!([typo.clone()]).to_string(),
+    );
+    let r = respond(&s.app, get(&register_path(Some(SECRET_R))), &s.io);
+    assert_eq!(r.status, 200, "{}", body(&r));
+    let kept = stored(&s.io).unwrap();
+    assert_eq!(kept[0], typo, "the unreadable entry is kept as it was");
+    assert_eq!(kept[1]["client_id"], json!(["dyn-1"]));
+
+    let s = setup(&[], "https://canvas.example.org", 200);
+    s.io.kv.borrow_mut().insert(
+        ("State".into(), "lti-registrations:v1".into()),
+        "{not json".into(),
+    );
+    let r = respond(&s.app, get(&register_path(Some(SECRET_R))), &s.io);
+    assert_eq!(r.status, 409, "{}", body(&r));
+    assert!(
+        s.posted.borrow().is_empty(),
+        "nothing registered at the platform"
+    );
+    let raw =
+        s.io.kv
+            .borrow()
+            .get(&("State".to_string(), "lti-registrations:v1".to_string()))
+            .cloned();
+    assert_eq!(
+        raw.as_deref(),
+        Some("{not json"),
+        "the stored value is untouched"
+    );
+}

@@ -512,7 +512,22 @@ pub async fn register(
     let platform = dynreg::check_configuration(&fetched, &config_url)?;
     // The name is checked against the bindings and what KV holds now (an
     // isolate's copy may be a minute old).
-    let stored = registered_platforms(io).await;
+    // What KV holds now, entry by entry: an entry that does not parse is kept
+    // as it is (an operator's typo is theirs to fix, not ours to drop), and a
+    // value that is no array at all stops the registration.
+    let raw_entries: Vec<serde_json::Value> = match io.kv_get(KvNamespace::State, dynreg::KV_KEY).await {
+        None => Vec::new(),
+        Some(raw) => serde_json::from_str(&raw).map_err(|_| {
+            RegistrationError::Conflict(format!(
+                "the stored registrations (KV NONCES, key {}) are not a JSON array: fix or delete them first",
+                dynreg::KV_KEY
+            ))
+        })?,
+    };
+    let stored: Vec<Platform> = raw_entries
+        .iter()
+        .filter_map(|e| platform_from_json(e).ok())
+        .collect();
     let taken: Vec<Platform> = settings
         .platforms
         .iter()
@@ -532,16 +547,16 @@ pub async fn register(
         .await
         .map_err(|e| RegistrationError::Unreachable(e.to_string()))?;
     let registered = dynreg::registered_platform(&answer, &platform, name)?;
-    let mut kept: Vec<serde_json::Value> = stored
-        .into_iter()
-        .filter(|p| {
-            !(p.issuer == registered.issuer
+    let replaced = |e: &serde_json::Value| {
+        platform_from_json(e).is_ok_and(|p| {
+            p.issuer == registered.issuer
                 && p.client_ids
                     .iter()
-                    .any(|c| registered.client_ids.contains(c)))
+                    .any(|c| registered.client_ids.contains(c))
         })
-        .map(|p| dynreg::to_json(&p))
-        .collect();
+    };
+    let mut kept: Vec<serde_json::Value> =
+        raw_entries.into_iter().filter(|e| !replaced(e)).collect();
     kept.push(dynreg::to_json(&registered));
     io.kv_put(
         KvNamespace::State,
