@@ -177,12 +177,37 @@ pub fn list_request(lineitems: &str, token: &PlatformToken) -> OutboundRequest {
     call(Method::Get, lineitems, token, CONTAINER_TYPE, None)
 }
 
-/// A new line item: a JSON object with a `label` and a positive `scoreMaximum`.
+/// A POST checked and built before any token is asked for: the caller's
+/// mistake costs no token request.
+pub struct Prepared {
+    url: String,
+    accept: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn with_token(self, token: &PlatformToken) -> OutboundRequest {
+        call(
+            Method::Post,
+            &self.url,
+            token,
+            self.accept,
+            Some((self.content_type, self.body)),
+        )
+    }
+}
+
 pub fn create_request(
     lineitems: &str,
     token: &PlatformToken,
     item: &[u8],
 ) -> Result<OutboundRequest, ServiceError> {
+    prepare_create(lineitems, item).map(|p| p.with_token(token))
+}
+
+/// A new line item: a JSON object with a `label` and a positive `scoreMaximum`.
+pub fn prepare_create(lineitems: &str, item: &[u8]) -> Result<Prepared, ServiceError> {
     let v: serde_json::Map<String, serde_json::Value> = crate::json::object(item).map_err(|e| {
         ServiceError::BadRequest(format!("the line item is not a JSON object: {e}"))
     })?;
@@ -199,14 +224,12 @@ pub fn create_request(
             "a line item needs a label and a scoreMaximum above 0".into(),
         ));
     }
-    let body = serde_json::Value::Object(v).to_string().into_bytes();
-    Ok(call(
-        Method::Post,
-        lineitems,
-        token,
-        LINEITEM_TYPE,
-        Some((LINEITEM_TYPE, body)),
-    ))
+    Ok(Prepared {
+        url: lineitems.to_string(),
+        accept: LINEITEM_TYPE,
+        content_type: LINEITEM_TYPE,
+        body: serde_json::Value::Object(v).to_string().into_bytes(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -239,7 +262,6 @@ const GRADING: &[&str] = &[
     "NotReady",
 ];
 
-/// AGS 2.0, 3.4: the score for `user_sub` on `lineitem`, timestamped now.
 pub fn score_request(
     lineitem: &url::Url,
     token: &PlatformToken,
@@ -247,6 +269,16 @@ pub fn score_request(
     input: &[u8],
     now: UnixTime,
 ) -> Result<OutboundRequest, ServiceError> {
+    prepare_score(lineitem, user_sub, input, now).map(|p| p.with_token(token))
+}
+
+/// AGS 2.0, 3.4: the score for `user_sub` on `lineitem`, timestamped now.
+pub fn prepare_score(
+    lineitem: &url::Url,
+    user_sub: &str,
+    input: &[u8],
+    now: UnixTime,
+) -> Result<Prepared, ServiceError> {
     if lineitem.cannot_be_a_base() || !matches!(lineitem.scheme(), "https" | "http") {
         return Err(ServiceError::BadRequest(format!(
             "line item {lineitem} is not an http(s) URL"
@@ -289,13 +321,12 @@ pub fn score_request(
     let mut url = lineitem.clone();
     let path = format!("{}/scores", url.path().trim_end_matches('/'));
     url.set_path(&path);
-    Ok(call(
-        Method::Post,
-        url.as_str(),
-        token,
-        "application/json",
-        Some((SCORE_TYPE, body.to_string().into_bytes())),
-    ))
+    Ok(Prepared {
+        url: url.to_string(),
+        accept: "application/json",
+        content_type: SCORE_TYPE,
+        body: body.to_string().into_bytes(),
+    })
 }
 
 /// The platform's answer for the hub service: a 2xx or a 4xx about the

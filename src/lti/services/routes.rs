@@ -201,10 +201,8 @@ pub async fn ags_call(
             let lineitems = record.lineitems()?;
             let body = body
                 .ok_or_else(|| ServiceError::BadRequest("a JSON line item is required".into()))?;
-            // Checked before any token is asked for.
-            ags::create_request(lineitems, &PlatformToken::new(""), body)?;
-            let token = platform_token(c, &reg, &[scope], io).await?;
-            ags::create_request(lineitems, &token, body)?
+            let prepared = ags::prepare_create(lineitems, body)?;
+            prepared.with_token(&platform_token(c, &reg, &[scope], io).await?)
         }
         AgsOp::PostScore => {
             let scope = record.require(ags::SCOPE_SCORE)?;
@@ -222,9 +220,8 @@ pub async fn ags_call(
                 })?
                 .sub;
             let body = body.unwrap_or(b"{}");
-            ags::score_request(&lineitem, &PlatformToken::new(""), &sub, body, now)?;
-            let token = platform_token(c, &reg, &[scope], io).await?;
-            ags::score_request(&lineitem, &token, &sub, body, now)?
+            let prepared = ags::prepare_score(&lineitem, &sub, body, now)?;
+            prepared.with_token(&platform_token(c, &reg, &[scope], io).await?)
         }
     };
     let (method, url) = (request.method, request.url.clone());
