@@ -60,9 +60,8 @@
 // cookie, all, names, set, delete, clear), with an optional last argument
 // `{ method = 'GET', navigation = true, initiator }` on store, header and
 // matching; `follow` in worker.mjs passes it on every hop.
-import { parseSetCookie } from './worker.mjs';
+import { parseSetCookie, LOOPBACK, defaultPath, pathMatches, domainMatches } from './worker.mjs';
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
 const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const MAX_AGE_CAP_MS = 400 * 24 * 3600 * 1000;
@@ -85,24 +84,6 @@ export function isSecureUrl(url) {
   return u.protocol === 'https:' || u.protocol === 'wss:' || LOOPBACK.test(u.hostname);
 }
 
-function defaultPath(pathname) {
-  if (!pathname.startsWith('/')) return '/';
-  const i = pathname.lastIndexOf('/');
-  return i <= 0 ? '/' : pathname.slice(0, i);
-}
-
-function pathMatches(reqPath, cookiePath) {
-  if (reqPath === cookiePath) return true;
-  if (!reqPath.startsWith(cookiePath)) return false;
-  return cookiePath.endsWith('/') || reqPath[cookiePath.length] === '/';
-}
-
-function domainMatches(host, cookie) {
-  if (cookie.hostOnly) return host === cookie.domain;
-  return host === cookie.domain || host.endsWith(`.${cookie.domain}`);
-}
-
-/** A partition key as a string: the top-level site, and `^` when the frame is cross-site to it. */
 function partitionKeyOf(topSite, crossSiteAncestor) {
   return crossSiteAncestor ? `${topSite} ^cross-site` : topSite;
 }

@@ -143,21 +143,21 @@ export async function runMiniflare(options, { port = 0, https = false, verbose =
 // ---------------------------------------------------------------------------
 // Cookie jar
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
+export const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
 
-function defaultPath(pathname) {
+export function defaultPath(pathname) {
   if (!pathname.startsWith('/')) return '/';
   const i = pathname.lastIndexOf('/');
   return i <= 0 ? '/' : pathname.slice(0, i);
 }
 
-function pathMatches(reqPath, cookiePath) {
+export function pathMatches(reqPath, cookiePath) {
   if (reqPath === cookiePath) return true;
   if (!reqPath.startsWith(cookiePath)) return false;
   return cookiePath.endsWith('/') || reqPath[cookiePath.length] === '/';
 }
 
-function domainMatches(host, cookie) {
+export function domainMatches(host, cookie) {
   if (cookie.hostOnly) return host === cookie.domain;
   return host === cookie.domain || host.endsWith(`.${cookie.domain}`);
 }
