@@ -86,6 +86,15 @@ const DISABLED_FEATURES = [
   'NetworkTimeServiceQuerying',
   'AimEnabled',
   'PreconnectToSearch',
+  // One renderer for the LMS page and the tool frame. A launch moves the
+  // frame LMS -> tool -> LMS (authorize) -> tool within a second; with each
+  // site in its own process Playwright once lost the frame on the last hop
+  // (CI: the tool's check page ran and messaged the LMS page while
+  // frame.url() still said /authorize, and every later navigation went
+  // unseen). Cookies, partitions, SameSite, frame-ancestors and postMessage
+  // origins are decided outside the renderer and do not depend on this.
+  'IsolateOrigins',
+  'site-per-process',
 ];
 
 /** DESIGN.md: the flags that keep Chromium's background connections quiet on a closed network. */
@@ -140,7 +149,7 @@ export async function launchBrowser({ spki, thirdPartyCookies = 'block', blockCo
     profile.content_settings = { exceptions: { cookies } };
   }
   fs.writeFileSync(path.join(dir, 'Default', 'Preferences'), JSON.stringify({ profile }));
-  const args = [...BASE_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`];
+  const args = [...BASE_FLAGS, '--disable-site-isolation-trials', `--disable-features=${DISABLED_FEATURES.join(',')}`];
   if (spki) args.push(`--ignore-certificate-errors-spki-list=${spki}`);
   const rec0 = { dir };
   live.add(rec0);
