@@ -33,12 +33,14 @@ fn main() {
         secret: SessionSecret::new("0123456789abcdef0123456789abcdef"),
         previous: None,
         max_age: 3600,
+        recheck: 30,
     };
     let origin = "https://hub.example.edu";
     let set = hubgate::session::cookie::mint(
         &cfg,
         &id,
         "sid",
+        None,
         origin,
         true,
         Context::TopLevel,

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 pub enum Kind {
     OAuthState,
     LtiNonce,
+    LogoutJti,
 }
 
 impl Kind {
@@ -16,6 +17,7 @@ impl Kind {
         match self {
             Kind::OAuthState => "oauth-state",
             Kind::LtiNonce => "lti-nonce",
+            Kind::LogoutJti => "logout-jti",
         }
     }
 }

@@ -24,6 +24,10 @@ pub enum Route {
     /// Assignment and Grade Services for hub services: line items, scores.
     LtiAgsLineItems,
     LtiAgsScores,
+    /// OpenID Connect Back-Channel Logout: the provider posts a logout token.
+    BackchannelLogout,
+    /// Where the provider sends the browser after logging out there.
+    SignedOut,
     Health,
     AssertionJwks,
     /// Everything else goes to the hub (with a session, or an API token).
@@ -45,6 +49,8 @@ const PATHS: &[(&str, Route)] = &[
     ("_hubgate/lti/flow_check", Route::LtiFlowCheck),
     ("_hubgate/lti/ags/lineitems", Route::LtiAgsLineItems),
     ("_hubgate/lti/ags/scores", Route::LtiAgsScores),
+    ("_hubgate/oidc/backchannel_logout", Route::BackchannelLogout),
+    ("_hubgate/signed_out", Route::SignedOut),
     ("_hubgate/health", Route::Health),
     ("_hubgate/jwks.json", Route::AssertionJwks),
 ];
@@ -66,7 +72,10 @@ impl Route {
         match self {
             Route::Proxy => None,
             Route::Logout | Route::LtiLogin | Route::LtiAgsLineItems => Some(GET_POST),
-            Route::LtiLaunch | Route::LtiDeepLink | Route::LtiAgsScores => Some(POST),
+            Route::LtiLaunch
+            | Route::LtiDeepLink
+            | Route::LtiAgsScores
+            | Route::BackchannelLogout => Some(POST),
             _ => Some(GET),
         }
     }
@@ -102,6 +111,7 @@ impl Route {
                     | Route::LtiDeepLink
                     | Route::LtiAgsLineItems
                     | Route::LtiAgsScores
+                    | Route::BackchannelLogout
             )
     }
 

@@ -215,6 +215,7 @@ fn alice_session(a: &hubgate::app::App) -> String {
         &a.config.session,
         &alice(),
         "s1",
+        None,
         ORIGIN,
         true,
         hubgate::cookies::Context::TopLevel,

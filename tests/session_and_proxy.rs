@@ -26,11 +26,13 @@ fn session_cookie(secret: &str, origin: &str, now: u64, max_age: u64) -> String 
         secret: SessionSecret::new(secret),
         previous: None,
         max_age,
+        recheck: 30,
     };
     let set = session::cookie::mint(
         &cfg,
         &alice(),
         "sid-1",
+        None,
         origin,
         true,
         Context::TopLevel,

@@ -28,6 +28,7 @@ use crate::ports::{random_token, Io};
 use crate::proxy::{self, Passage, ProxyPlan};
 use crate::router::{route, Route};
 use crate::session::flow_cookie::{self, FlowKind};
+use crate::session::revocation::Revocations;
 use crate::session::store::SessionStore;
 use crate::session::SessionError;
 use crate::url_policy;
@@ -42,6 +43,8 @@ pub struct App {
     pub keys: KeyCache,
     pub discovery: Discovery,
     pub sessions: SessionStore,
+    /// Provider sessions ended by Back-Channel Logout, as this isolate knows them.
+    pub revocations: Revocations,
     /// Platform tokens and course rosters (LTI Advantage), per isolate.
     pub platform_tokens: TokenCache,
     pub rosters: RosterCache,
@@ -81,6 +84,7 @@ impl App {
             keys: KeyCache::default(),
             discovery: Discovery::default(),
             sessions: SessionStore::default(),
+            revocations: Revocations::default(),
             platform_tokens: TokenCache::default(),
             rosters: RosterCache::default(),
             registered: RefCell::default(),
@@ -216,6 +220,8 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
             }
         }
         Route::Logout => logout::logout(app, &req, &ctx, io).await,
+        Route::BackchannelLogout => respond(logout::backchannel(app, &req, io).await),
+        Route::SignedOut => crate::pages::signed_out(&ctx.path_for("hub/login")),
         Route::LtiLogin => {
             let s = app.lti_settings(io).await;
             respond(match app.lti_with(s.as_deref()) {
@@ -281,6 +287,7 @@ async fn oauth_callback(
         req,
         ctx,
         logged_in.asserted,
+        logged_in.provider.as_ref(),
         Context::TopLevel,
         |_| Then::HubAt(next),
         io,
@@ -309,6 +316,7 @@ async fn lti_launch(
                 req,
                 ctx,
                 asserted,
+                None,
                 Context::Embedded,
                 |id| {
                     user = Some(id.username.clone());
@@ -336,7 +344,7 @@ async fn lti_launch(
             let page = |id: &crate::identity::Identity| {
                 Then::Page(lti_routes::picker_page(&c, ctx, &picker, &id.username, io))
             };
-            session::start(app, req, ctx, asserted, Context::Embedded, page, io)
+            session::start(app, req, ctx, asserted, None, Context::Embedded, page, io)
                 .await
                 .map_err(boxed)
         }

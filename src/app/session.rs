@@ -10,6 +10,7 @@ use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::identity::from_claims::{self, Asserted, IdentityError};
 use crate::identity::Identity;
 use crate::log;
+use crate::oauth::routes::ProviderLogin;
 use crate::ports::{random_token, Io};
 use crate::proxy;
 use crate::session::start::{self, Start};
@@ -37,6 +38,16 @@ pub async fn current(
             .await
             .ok_or(SessionError::ExtrasMissing)?,
     };
+    // The identity provider may have ended this session (Back-Channel Logout).
+    if let Some(refs) = &s.provider {
+        if app
+            .revocations
+            .is_revoked(io, refs, s.issued_at, cfg.session.recheck)
+            .await
+        {
+            return Err(SessionError::Revoked);
+        }
+    }
     // BLOCKED_USERS applies to running sessions too, not only to new logins.
     if cfg
         .identity
@@ -84,11 +95,13 @@ pub enum Then {
 }
 
 /// Start a session for what a verified login or launch asserted.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     app: &App,
     req: &IncomingRequest,
     ctx: &RequestCtx,
     asserted: Asserted,
+    provider: Option<&ProviderLogin>,
     cookie_ctx: Context,
     then: impl FnOnce(&Identity) -> Then,
     io: &impl Io,
@@ -113,6 +126,7 @@ pub async fn start(
             previous_user: previous.as_ref().map(|s| s.identity.username.as_str()),
             request_cookies: &jar,
             sid: &sid,
+            provider: provider.map(|p| &p.refs),
             cookie_ctx,
             now: io.now(),
         },
@@ -139,6 +153,11 @@ pub async fn start(
         }
         app.sessions
             .save(io, &sid, &identity, cfg.session.max_age)
+            .await;
+    }
+    if let (Some(p), true) = (provider, cfg.state_kv) {
+        app.sessions
+            .save_id_token(io, &sid, &p.id_token, cfg.session.max_age)
             .await;
     }
     io.log(&log::line(

@@ -20,6 +20,8 @@ pub struct Endpoints {
     pub jwks: Option<String>,
     /// Signature algorithms the provider says it uses for id_tokens.
     pub id_token_algs: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout 1.0, 2.1.
+    pub end_session: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +35,8 @@ struct Metadata {
     jwks_uri: Option<String>,
     #[serde(default)]
     id_token_signing_alg_values_supported: Vec<String>,
+    #[serde(default)]
+    end_session_endpoint: Option<String>,
 }
 
 pub struct Discovery {
@@ -69,6 +73,7 @@ fn from_bindings(cfg: &OAuthSettings) -> Option<Endpoints> {
         userinfo: cfg.userdata_url.as_ref().map(|u| u.to_string()),
         jwks: cfg.jwks_url.as_ref().map(|u| u.to_string()),
         id_token_algs: Vec::new(),
+        end_session: None,
     })
 }
 
@@ -89,6 +94,7 @@ fn merge(cfg: &OAuthSettings, d: &Endpoints) -> Endpoints {
             .map(|u| u.to_string())
             .or_else(|| d.jwks.clone()),
         id_token_algs: d.id_token_algs.clone(),
+        end_session: d.end_session.clone(),
     }
 }
 
@@ -113,6 +119,7 @@ pub fn parse_document(issuer: &str, body: &str) -> Result<Endpoints, String> {
         Some(&m.token_endpoint),
         m.userinfo_endpoint.as_ref(),
         m.jwks_uri.as_ref(),
+        m.end_session_endpoint.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -130,6 +137,7 @@ pub fn parse_document(issuer: &str, body: &str) -> Result<Endpoints, String> {
         userinfo: m.userinfo_endpoint,
         jwks: m.jwks_uri,
         id_token_algs: m.id_token_signing_alg_values_supported,
+        end_session: m.end_session_endpoint,
     })
 }
 

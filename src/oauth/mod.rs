@@ -3,7 +3,9 @@
 //! in the `provider` hooks.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod id_token;
+pub mod logout;
 pub mod metadata;
 pub mod provider;
 pub mod routes;

@@ -2,6 +2,7 @@
 //! The callback returns what it established (`LoggedIn`); `app` alone
 //! turns that into a session.
 
+use super::backchannel::{self, BackchannelError, LogoutTokenError, UntrustedLogoutToken};
 use super::id_token::{self, UntrustedIdToken};
 use super::metadata::{self, Discovery};
 use super::provider::TokenExchange;
@@ -16,6 +17,7 @@ use crate::jose::claims::ClaimMap;
 use crate::one_time::{self, Kind, OneTimeKey};
 use crate::ports::{random_token, Io};
 use crate::session::flow_cookie::{self, Flow, FLOW_TTL};
+use crate::session::revocation::{ProviderRefs, Revoke};
 use crate::session::SessionSettings;
 use crate::url_policy;
 
@@ -35,6 +37,18 @@ pub struct OAuthCtx<'a> {
 pub struct LoggedIn {
     pub asserted: Asserted,
     pub next: String,
+    /// OpenID Connect: the provider's session, for logout at the provider
+    /// and Back-Channel Logout.
+    pub provider: Option<ProviderLogin>,
+}
+
+/// What an OpenID Connect login leaves for its session's end.
+#[derive(Debug, Clone)]
+pub struct ProviderLogin {
+    pub refs: ProviderRefs,
+    /// The verified id_token as received: the `id_token_hint` of
+    /// RP-Initiated Logout.
+    pub id_token: String,
 }
 
 pub async fn login(
@@ -113,6 +127,17 @@ pub async fn callback(
         Some(issuer) => verified_id_token(c, &endpoints, &tokens, issuer, &flow.nonce, io).await?,
         None => (ClaimMap::new(), None),
     };
+    let provider_login = match (&oauth.issuer, &id_sub, &tokens.id_token) {
+        (Some(issuer), Some(sub), Some(raw)) => Some(ProviderLogin {
+            refs: ProviderRefs::new(
+                issuer,
+                sub,
+                claims.get("sid").and_then(serde_json::Value::as_str),
+            ),
+            id_token: raw.clone(),
+        }),
+        _ => None,
+    };
     if let Some(url) = &endpoints.userinfo {
         let resp = io
             .fetch(provider.userinfo_request(url, &tokens.access_token))
@@ -124,6 +149,7 @@ pub async fn callback(
     Ok(LoggedIn {
         asserted: asserted(c, serde_json::Value::Object(claims))?,
         next: flow.next,
+        provider: provider_login,
     })
 }
 
@@ -214,4 +240,58 @@ fn asserted(c: &OAuthCtx<'_>, claims: serde_json::Value) -> Result<Asserted, OAu
         groups: provider.groups(c.groups_claim, &claims),
         auth_state: provider.auth_state(&claims, c.auth_state_claims),
     })
+}
+
+/// OIDC Back-Channel Logout 1.0, 2.5-2.8: the logout token, verified, its
+/// `jti` taken once; what it revokes (the caller records it).
+pub async fn backchannel_logout(
+    c: &OAuthCtx<'_>,
+    req: &IncomingRequest,
+    io: &impl Io,
+) -> Result<Revoke, BackchannelError> {
+    let oauth = c.settings;
+    let issuer = oauth
+        .issuer
+        .as_deref()
+        .ok_or(BackchannelError::NotConfigured)?;
+    let body = req.body.as_deref().unwrap_or_default();
+    let raw = url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or(BackchannelError::MissingToken)?;
+    let untrusted = UntrustedLogoutToken(&raw);
+    let endpoints = c
+        .discovery
+        .endpoints(oauth, c.cache, io)
+        .await
+        .map_err(|e| BackchannelError::Discovery(e.to_string()))?;
+    let jwks_url = endpoints
+        .jwks
+        .as_deref()
+        .ok_or_else(|| BackchannelError::Discovery("no jwks_uri".into()))?;
+    let keys = c
+        .keys
+        .get(io, c.cache, jwks_url, untrusted.kid().as_deref())
+        .await?;
+    let algs = metadata::accepted_algs(&endpoints);
+    let logout = untrusted.verify(
+        &keys,
+        &backchannel::Expectations {
+            issuer,
+            client_id: &oauth.client_id,
+            algs: &algs,
+            now: io.now(),
+            leeway: oauth.leeway,
+        },
+    )?;
+    // Step 8: a logout token is good once.
+    one_time::take(
+        io,
+        &OneTimeKey::new(Kind::LogoutJti, &format!("{issuer} {}", logout.jti)),
+        backchannel::MAX_AGE + 2 * oauth.leeway,
+    )
+    .await?;
+    Revoke::from_logout(issuer, logout.sub.as_deref(), logout.sid.as_deref())
+        .ok_or(BackchannelError::Token(LogoutTokenError::NoSubject))
 }

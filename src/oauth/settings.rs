@@ -26,6 +26,9 @@ pub struct OAuthSettings {
     pub username_key: String,
     pub callback_url: Option<url::Url>,
     pub logout_redirect_url: Option<url::Url>,
+    /// RP-Initiated Logout at the provider's `end_session_endpoint` when it
+    /// has one (`OIDC_LOGOUT_AT_PROVIDER`, default on).
+    pub logout_at_provider: bool,
     pub scopes: Vec<String>,
     pub extra_authorize_params: Vec<(String, String)>,
     pub token_auth: TokenAuth,
@@ -128,6 +131,7 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
             .unwrap_or_else(|| "username".into()),
         callback_url: r.url("OAUTH_CALLBACK_URL"),
         logout_redirect_url: r.url("OAUTH_LOGOUT_REDIRECT_URL"),
+        logout_at_provider: r.bool("OIDC_LOGOUT_AT_PROVIDER", true),
         scopes,
         extra_authorize_params,
         token_auth: if basic {

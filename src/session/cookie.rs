@@ -5,6 +5,7 @@
 //! one partitioned inside an LMS frame): the newest valid one wins, and
 //! `clear_all` deletes every variant a login may have set.
 
+use super::revocation::ProviderRefs;
 use super::SessionSettings;
 use crate::cookies::{self, Context};
 use crate::http::{Headers, UnixTime};
@@ -32,6 +33,9 @@ struct SessionClaims {
     /// Groups and auth_state were too big for the cookie and live in KV.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ext: bool,
+    /// The identity provider's session, for Back-Channel Logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prv: Option<ProviderRefs>,
 }
 
 /// Above this many bytes of groups + auth_state, they move out of the
@@ -50,7 +54,10 @@ pub fn extras_overflow(identity: &Identity) -> bool {
 pub struct Session {
     pub identity: Identity,
     pub sid: String,
+    pub issued_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The provider session of an OpenID Connect login (revocable).
+    pub provider: Option<ProviderRefs>,
     /// Set when the cookie was signed with `SESSION_SECRET_PREVIOUS`: the
     /// response carries a re-minted cookie.
     pub reissue: Option<String>,
@@ -87,6 +94,8 @@ pub enum SessionError {
     ExtrasMissing,
     #[error("the session's user is now in BLOCKED_USERS")]
     Blocked,
+    #[error("the identity provider ended this session (back-channel logout)")]
+    Revoked,
 }
 
 pub fn cookie_name(https: bool) -> String {
@@ -96,10 +105,12 @@ pub fn cookie_name(https: bool) -> String {
 /// A `Set-Cookie` value starting a session for `identity`. When
 /// `extras_overflow(identity)`, groups and auth_state are left out and the
 /// caller stores them in KV.
+#[allow(clippy::too_many_arguments)]
 pub fn mint(
     cfg: &SessionSettings,
     identity: &Identity,
     sid: &str,
+    provider: Option<&ProviderRefs>,
     origin: &str,
     https: bool,
     ctx: Context,
@@ -109,6 +120,7 @@ pub fn mint(
         cfg,
         identity,
         sid,
+        provider,
         origin,
         https,
         ctx,
@@ -122,6 +134,7 @@ fn mint_inner(
     cfg: &SessionSettings,
     identity: &Identity,
     sid: &str,
+    provider: Option<&ProviderRefs>,
     origin: &str,
     https: bool,
     ctx: Context,
@@ -147,6 +160,7 @@ fn mint_inner(
             identity.auth_state.clone()
         },
         ext,
+        prv: provider.cloned(),
     };
     let token = signing::mint(&cfg.secret, Purpose::Session, &claims, now, cfg.max_age);
     cookies::set_cookie(&cookie_name(https), &token, cfg.max_age, https, ctx)
@@ -207,12 +221,24 @@ pub fn verify(
             ..cfg.clone()
         };
         let ctx = identity.method.cookie_context();
-        mint_inner(&cfg, &identity, &c.sid, origin, https, ctx, now, c.ext)
+        mint_inner(
+            &cfg,
+            &identity,
+            &c.sid,
+            c.prv.as_ref(),
+            origin,
+            https,
+            ctx,
+            now,
+            c.ext,
+        )
     });
     let session = Session {
         identity,
         sid: c.sid,
+        issued_at: v.issued_at,
         expires_at: v.expires_at,
+        provider: c.prv,
         reissue,
     };
     Ok(if c.ext {

@@ -4,6 +4,7 @@
 
 pub mod cookie;
 pub mod flow_cookie;
+pub mod revocation;
 pub mod settings;
 pub mod start;
 pub mod store;

@@ -10,6 +10,9 @@ pub struct SessionSettings {
     pub secret: SessionSecret,
     pub previous: Option<SessionSecret>,
     pub max_age: u64,
+    /// How often an isolate re-reads whether the identity provider ended
+    /// a session (`SESSION_RECHECK_INTERVAL`, seconds; 0: every request).
+    pub recheck: u64,
 }
 
 impl SessionSettings {
@@ -32,10 +35,12 @@ impl SessionSettings {
             }
         }
         let max_age = r.u64_in("SESSION_MAX_AGE", 86_400, 60, 30 * 86_400);
+        let recheck = r.u64_in("SESSION_RECHECK_INTERVAL", 30, 0, 3_600);
         Some(SessionSettings {
             secret: SessionSecret::new(secret?),
             previous: previous.map(SessionSecret::new),
             max_age,
+            recheck,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! handed to the hub").
 
 use super::cookie::{self, extras_overflow};
+use super::revocation::ProviderRefs;
 use super::SessionSettings;
 use crate::cookies::{self, Context};
 use crate::http::{RequestCtx, UnixTime};
@@ -37,6 +38,8 @@ pub struct Start<'a> {
     /// The request's cookies (it may carry single-user server cookies).
     pub request_cookies: &'a [(String, String)],
     pub sid: &'a str,
+    /// The identity provider's session (OpenID Connect logins).
+    pub provider: Option<&'a ProviderRefs>,
     pub cookie_ctx: Context,
     pub now: UnixTime,
 }
@@ -55,6 +58,7 @@ pub fn start(settings: &SessionSettings, ctx: &RequestCtx, s: Start<'_>) -> Star
         settings,
         s.identity,
         s.sid,
+        s.provider,
         &ctx.origin,
         ctx.https,
         s.cookie_ctx,

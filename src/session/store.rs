@@ -29,6 +29,10 @@ fn key(sid: &str) -> String {
     format!("session:{sid}")
 }
 
+fn id_token_key(sid: &str) -> String {
+    format!("session-id-token:{sid}")
+}
+
 impl SessionStore {
     pub async fn save(&self, io: &impl Io, sid: &str, identity: &Identity, ttl: u64) {
         let extras = Extras {
@@ -62,6 +66,17 @@ impl SessionStore {
         session.identity.groups = extras.groups;
         session.identity.auth_state = extras.auth_state;
         Some(session)
+    }
+
+    /// The id_token of an OpenID Connect login, kept for the session's
+    /// lifetime as the `id_token_hint` of its logout at the provider.
+    pub async fn save_id_token(&self, io: &impl Io, sid: &str, id_token: &str, ttl: u64) {
+        io.kv_put(KvNamespace::State, &id_token_key(sid), id_token, ttl)
+            .await;
+    }
+
+    pub async fn id_token(&self, io: &impl Io, sid: &str) -> Option<String> {
+        io.kv_get(KvNamespace::State, &id_token_key(sid)).await
     }
 
     fn remember(&self, sid: &str, e: Extras, now: UnixTime) {

@@ -43,6 +43,7 @@ pub fn session_settings() -> SessionSettings {
         secret: SessionSecret::new(SECRET),
         previous: Some(SessionSecret::new(PREVIOUS)),
         max_age: 3600,
+        recheck: 30,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn previous_settings() -> SessionSettings {
         secret: SessionSecret::new(PREVIOUS),
         previous: None,
         max_age: 3600,
+        recheck: 30,
     }
 }
 
@@ -312,6 +314,7 @@ fn build_world(i: usize) -> World {
             &app.config.session,
             &identity(user, method),
             &format!("sid-{user}"),
+            None,
             origin,
             https,
             hubgate::cookies::Context::TopLevel,

@@ -51,6 +51,7 @@ pub fn genuine() -> &'static [Genuine] {
                     cfg,
                     &who,
                     &sid,
+                    None,
                     at_origin,
                     https,
                     Context::TopLevel,
