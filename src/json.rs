@@ -17,6 +17,19 @@ pub fn object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error>
     serde_json::from_value(value)
 }
 
+/// A lifetime in seconds as token endpoints send it: a number, sometimes
+/// a string or with a fraction. `None` when it is not a non-negative number.
+pub fn seconds(v: &serde_json::Value) -> Option<u64> {
+    let whole = |f: f64| (f.is_finite() && f >= 0.0).then_some(f as u64);
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(whole)),
+        // Through serde_json's number parser: `str::parse::<f64>` would add
+        // core's float parsing tables to the wasm (about 14 KB gzipped).
+        serde_json::Value::String(s) => serde_json::from_str::<f64>(s.trim()).ok().and_then(whole),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +53,17 @@ mod tests {
         let text = br#"{"a":"x","other":"\udec3"}"#;
         assert!(serde_json::from_slice::<Doc>(text).is_ok());
         assert!(object::<Doc>(text).is_err());
+    }
+
+    #[test]
+    fn seconds_from_numbers_and_numeric_strings_only() {
+        use serde_json::json;
+        assert_eq!(seconds(&json!(3600)), Some(3600));
+        assert_eq!(seconds(&json!("3600")), Some(3600));
+        assert_eq!(seconds(&json!(59.9)), Some(59));
+        assert_eq!(seconds(&json!(-1)), None);
+        assert_eq!(seconds(&json!("soon")), None);
+        assert_eq!(seconds(&json!(null)), None);
     }
 
     #[test]

@@ -26,6 +26,7 @@ secret!(ClientSecret);
 secret!(SessionSecret);
 secret!(AuthorizationCode);
 secret!(AccessToken);
+secret!(RefreshToken);
 secret!(PkceVerifier);
 secret!(PrivateKeyPem);
 secret!(ServiceSecret);

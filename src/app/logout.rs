@@ -118,7 +118,7 @@ pub async fn backchannel(
             "revoked",
             match revoke {
                 Revoke::ProviderSession(_) => "provider session",
-                Revoke::UserBefore(_) => "every session of the user",
+                Revoke::UserBefore(_) | Revoke::Session(_) => "every session of the user",
             },
         )],
     ));

@@ -5,6 +5,7 @@
 
 pub mod login_page;
 pub mod logout;
+mod refresh;
 pub mod respond;
 pub mod service_auth;
 pub mod session;
@@ -479,6 +480,7 @@ async fn proxied(app: &App, req: IncomingRequest, ctx: &RequestCtx, io: &impl Io
                 );
             }
             plan.set_cookies.extend(s.reissue);
+            plan.set_cookies.extend(s.hub_cookies);
             Outcome::Proxy(plan)
         }
         Err(e) => {
@@ -486,7 +488,14 @@ async fn proxied(app: &App, req: IncomingRequest, ctx: &RequestCtx, io: &impl Io
             if cfg.pass_authorization && req.headers.get("authorization").is_some() {
                 return Outcome::Proxy(proxy::plan(&cfg.proxy, &req, Passage::ApiToken));
             }
-            Outcome::Respond(login_page::unauthenticated(&req, ctx, &random_token(io, 9)))
+            let mut r = login_page::unauthenticated(&req, ctx, &random_token(io, 9));
+            // A session the provider ended is gone from the browser too.
+            if matches!(e, SessionError::Revoked | SessionError::RefreshFailed(_)) {
+                for c in crate::session::cookie::clear_all(ctx.https) {
+                    r.headers.push("Set-Cookie", c);
+                }
+            }
+            Outcome::Respond(r)
         }
     }
 }

@@ -42,12 +42,15 @@ pub async fn current(
     if let Some(refs) = &s.provider {
         if app
             .revocations
-            .is_revoked(io, refs, s.issued_at, cfg.session.recheck)
+            .is_revoked(io, &s.sid, refs, s.issued_at, cfg.session.recheck)
             .await
         {
             return Err(SessionError::Revoked);
         }
     }
+    // Due for a refresh: the provider answers again for the user, and the
+    // rules apply again.
+    let s = super::refresh::refresh_if_due(app, req, ctx, s, io).await?;
     // BLOCKED_USERS applies to running sessions too, not only to new logins.
     if cfg
         .identity
@@ -117,6 +120,10 @@ pub async fn start(
     let identity = built.identity;
     let previous = current(app, req, ctx, io).await.ok();
     let sid = random_token(io, 16);
+    let refs = match provider {
+        Some(p) => Some(super::refresh::keep_refresh_token(app, &sid, p, io).await),
+        None => None,
+    };
     let jar = cookies::parse_request_cookies(&req.headers);
     let started = start::start(
         &cfg.session,
@@ -126,7 +133,7 @@ pub async fn start(
             previous_user: previous.as_ref().map(|s| s.identity.username.as_str()),
             request_cookies: &jar,
             sid: &sid,
-            provider: provider.map(|p| &p.refs),
+            provider: refs.as_ref(),
             cookie_ctx,
             now: io.now(),
         },
@@ -155,9 +162,9 @@ pub async fn start(
             .save(io, &sid, &identity, cfg.session.max_age)
             .await;
     }
-    if let (Some(p), true) = (provider, cfg.state_kv) {
+    if let (Some(id_token), true) = (provider.and_then(|p| p.id_token.as_ref()), cfg.state_kv) {
         app.sessions
-            .save_id_token(io, &sid, &p.id_token, cfg.session.max_age)
+            .save_id_token(io, &sid, id_token, cfg.session.max_age)
             .await;
     }
     io.log(&log::line(
@@ -209,7 +216,7 @@ pub async fn handoff(
 
 /// The worker's own subrequest to `{BASE_URL}hub/login` with the identity
 /// attached; the hub's `Set-Cookie` headers, unmerged, on success.
-async fn hub_login(
+pub(super) async fn hub_login(
     app: &App,
     req: &IncomingRequest,
     ctx: &RequestCtx,

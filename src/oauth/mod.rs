@@ -8,6 +8,7 @@ pub mod id_token;
 pub mod logout;
 pub mod metadata;
 pub mod provider;
+pub mod refresh;
 pub mod routes;
 pub mod settings;
 pub mod token;
@@ -61,6 +62,8 @@ pub enum OAuthError {
     OneTimeStore(String),
     #[error("provider refused the user: {0}")]
     ProviderRule(String),
+    #[error("a refresh answered for another user")]
+    SubjectChanged,
 }
 
 impl From<OneTimeError> for OAuthError {
@@ -98,7 +101,8 @@ impl OAuthError {
             | MissingIdToken
             | IdToken(_)
             | IdTokenClaims(_)
-            | UserinfoSubMismatch { .. } => 401,
+            | UserinfoSubMismatch { .. }
+            | SubjectChanged => 401,
             Discovery(_) | TokenEndpoint(_) | Jwks(_) | Userinfo(_) | OneTimeStore(_) => 502,
             ProviderRule(_) => 403,
         }

@@ -16,6 +16,7 @@ use crate::identity::LoginMethod;
 use crate::jose::claims::ClaimMap;
 use crate::one_time::{self, Kind, OneTimeKey};
 use crate::ports::{random_token, Io};
+use crate::secret::RefreshToken;
 use crate::session::flow_cookie::{self, Flow, FLOW_TTL};
 use crate::session::revocation::{ProviderRefs, Revoke};
 use crate::session::SessionSettings;
@@ -48,7 +49,10 @@ pub struct ProviderLogin {
     pub refs: ProviderRefs,
     /// The verified id_token as received: the `id_token_hint` of
     /// RP-Initiated Logout.
-    pub id_token: String,
+    pub id_token: Option<String>,
+    /// Kept sealed in the session store (`session::seal`).
+    pub refresh_token: Option<RefreshToken>,
+    pub expires_in: Option<u64>,
 }
 
 pub async fn login(
@@ -123,33 +127,81 @@ pub async fn callback(
         .await
         .map_err(|e| OAuthError::TokenEndpoint(e.to_string()))?;
     let tokens = provider.parse_token_response(&resp)?;
-    let (mut claims, id_sub) = match &oauth.issuer {
-        Some(issuer) => verified_id_token(c, &endpoints, &tokens, issuer, &flow.nonce, io).await?,
+    let FromTokens {
+        asserted,
+        sub: id_sub,
+        sid,
+    } = from_tokens(c, &endpoints, &tokens, Some(&flow.nonce), io).await?;
+    // The provider's session: OpenID Connect's (issuer, sub, sid), or for
+    // plain OAuth 2.0 the token endpoint and the username, which is all a
+    // refresh needs to recognise the user.
+    let provider = match (&oauth.issuer, id_sub) {
+        (Some(issuer), Some(sub)) => Some(ProviderRefs::new(issuer, &sub, sid.as_deref())),
+        (None, _) if tokens.refresh_token.is_some() => Some(ProviderRefs::new(
+            &endpoints.token,
+            &asserted.raw_username,
+            None,
+        )),
+        _ => None,
+    }
+    .map(|refs| ProviderLogin {
+        refs,
+        id_token: tokens.id_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        expires_in: tokens.expires_in,
+    });
+    Ok(LoggedIn {
+        asserted,
+        next: flow.next,
+        provider,
+    })
+}
+
+/// What a token response says about the user.
+pub(super) struct FromTokens {
+    pub asserted: Asserted,
+    /// The id_token's `sub` and `sid` (OpenID Connect).
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+}
+
+/// The verified id_token (OpenID Connect; `nonce` for a login, none for a
+/// refresh), userinfo on top, through the provider's hooks.
+pub(super) async fn from_tokens(
+    c: &OAuthCtx<'_>,
+    endpoints: &metadata::Endpoints,
+    tokens: &super::token::TokenResponse,
+    nonce: Option<&str>,
+    io: &impl Io,
+) -> Result<FromTokens, OAuthError> {
+    let provider = c.settings.provider();
+    let (mut claims, sub) = match &c.settings.issuer {
+        Some(issuer) => verified_id_token(c, endpoints, tokens, issuer, nonce, io).await?,
         None => (ClaimMap::new(), None),
     };
-    let provider_login = match (&oauth.issuer, &id_sub, &tokens.id_token) {
-        (Some(issuer), Some(sub), Some(raw)) => Some(ProviderLogin {
-            refs: ProviderRefs::new(
-                issuer,
-                sub,
-                claims.get("sid").and_then(serde_json::Value::as_str),
-            ),
-            id_token: raw.clone(),
-        }),
-        _ => None,
-    };
+    // The id_token's `sid` (Back-Channel Logout names sessions by it).
+    let sid = claims
+        .get("sid")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
     if let Some(url) = &endpoints.userinfo {
         let resp = io
             .fetch(provider.userinfo_request(url, &tokens.access_token))
             .await
             .map_err(|e| OAuthError::Userinfo(e.to_string()))?;
         // Userinfo adds to (and may refresh) the verified id_token claims.
-        claims.extend(provider.parse_userinfo(&resp, id_sub.as_deref())?);
+        claims.extend(provider.parse_userinfo(&resp, sub.as_deref())?);
     }
-    Ok(LoggedIn {
+    let sub = sub.or_else(|| {
+        claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    });
+    Ok(FromTokens {
         asserted: asserted(c, serde_json::Value::Object(claims))?,
-        next: flow.next,
-        provider: provider_login,
+        sub,
+        sid,
     })
 }
 
@@ -181,7 +233,7 @@ async fn verified_id_token(
     endpoints: &metadata::Endpoints,
     tokens: &super::token::TokenResponse,
     issuer: &str,
-    nonce: &str,
+    nonce: Option<&str>,
     io: &impl Io,
 ) -> Result<(ClaimMap, Option<String>), OAuthError> {
     let raw = tokens

@@ -29,6 +29,9 @@ pub struct OAuthSettings {
     /// RP-Initiated Logout at the provider's `end_session_endpoint` when it
     /// has one (`OIDC_LOGOUT_AT_PROVIDER`, default on).
     pub logout_at_provider: bool,
+    /// Refresh a session at most this long after its login or last refresh
+    /// (`AUTH_REFRESH_AGE`, OAuthenticator's `auth_refresh_age`).
+    pub refresh_age: u64,
     pub scopes: Vec<String>,
     pub extra_authorize_params: Vec<(String, String)>,
     pub token_auth: TokenAuth,
@@ -132,6 +135,7 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
         callback_url: r.url("OAUTH_CALLBACK_URL"),
         logout_redirect_url: r.url("OAUTH_LOGOUT_REDIRECT_URL"),
         logout_at_provider: r.bool("OIDC_LOGOUT_AT_PROVIDER", true),
+        refresh_age: r.u64_in("AUTH_REFRESH_AGE", 300, 30, 30 * 86_400),
         scopes,
         extra_authorize_params,
         token_auth: if basic {

@@ -1,15 +1,19 @@
-//! RFC 6749 4.1.3 access token request and 5.1/5.2 response handling.
+//! RFC 6749 4.1.3 access token request, 6 refresh request, and 5.1/5.2
+//! response handling.
 
 use super::settings::{OAuthSettings, TokenAuth};
 use super::OAuthError;
 use crate::http::{Headers, Method, OutboundRequest, OutboundResponse};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, RefreshToken};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::Deserialize;
 
 pub struct TokenResponse {
     pub access_token: AccessToken,
     pub id_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
+    /// The access token's lifetime in seconds, when the provider said.
+    pub expires_in: Option<u64>,
 }
 
 pub fn request(
@@ -24,6 +28,27 @@ pub fn request(
         .append_pair("code", code)
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("code_verifier", verifier);
+    authenticated(cfg, token_endpoint, form)
+}
+
+/// RFC 6749 6: a new access token for the refresh token, with the client
+/// authenticated as for the code.
+pub fn refresh_request(
+    cfg: &OAuthSettings,
+    token_endpoint: &str,
+    refresh_token: &RefreshToken,
+) -> OutboundRequest {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token.expose());
+    authenticated(cfg, token_endpoint, form)
+}
+
+fn authenticated(
+    cfg: &OAuthSettings,
+    token_endpoint: &str,
+    mut form: url::form_urlencoded::Serializer<'_, String>,
+) -> OutboundRequest {
     let mut headers = Headers::new();
     headers.push("Content-Type", "application/x-www-form-urlencoded");
     headers.push("Accept", "application/json");
@@ -65,6 +90,10 @@ struct Raw {
     #[serde(default)]
     id_token: Option<String>,
     #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
     error: Option<String>,
 }
 
@@ -98,6 +127,11 @@ pub fn parse(resp: &OutboundResponse) -> Result<TokenResponse, OAuthError> {
     Ok(TokenResponse {
         access_token: AccessToken::new(access_token),
         id_token: raw.id_token,
+        refresh_token: raw
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(RefreshToken::new),
+        expires_in: raw.expires_in.as_ref().and_then(crate::json::seconds),
     })
 }
 
@@ -123,6 +157,42 @@ mod tests {
         .unwrap();
         assert_eq!(e, OAuthError::TokenRefused("invalid_grant".into()));
         assert_eq!(e.status(), 401);
+    }
+
+    #[test]
+    fn refresh_request_carries_the_grant_and_the_client_authentication() {
+        let env = std::collections::BTreeMap::from([
+            ("OAUTH_CLIENT_ID".to_string(), "c".to_string()),
+            ("OAUTH_CLIENT_SECRET".to_string(), "s".to_string()),
+            (
+                "OAUTH2_AUTHORIZE_URL".to_string(),
+                "https://i/a".to_string(),
+            ),
+            ("OAUTH2_TOKEN_URL".to_string(), "https://i/t".to_string()),
+            ("OAUTH2_USERDATA_URL".to_string(), "https://i/u".to_string()),
+        ]);
+        let mut b = crate::bindings::Reader::new(&env);
+        let cfg = super::super::settings::parse(&mut b).unwrap();
+        let r = refresh_request(&cfg, "https://i/t", &RefreshToken::new("r t"));
+        let body = String::from_utf8(r.body.unwrap()).unwrap();
+        assert_eq!(
+            body,
+            "grant_type=refresh_token&refresh_token=r+t&client_id=c"
+        );
+        assert_eq!(r.headers.get("authorization"), Some("Basic Yzpz"));
+    }
+
+    #[test]
+    fn refresh_token_and_lifetime_are_read() {
+        let t = parse(&resp(
+            200,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"600"}"#,
+        ))
+        .unwrap();
+        assert_eq!(t.refresh_token, Some(RefreshToken::new("r")));
+        assert_eq!(t.expires_in, Some(600));
+        let t = parse(&resp(200, r#"{"access_token":"a","refresh_token":""}"#)).unwrap();
+        assert_eq!((t.refresh_token, t.expires_in), (None, None));
     }
 
     #[test]

@@ -58,9 +58,12 @@ pub struct Session {
     pub expires_at: UnixTime,
     /// The provider session of an OpenID Connect login (revocable).
     pub provider: Option<ProviderRefs>,
-    /// Set when the cookie was signed with `SESSION_SECRET_PREVIOUS`: the
-    /// response carries a re-minted cookie.
+    /// Set when the cookie was signed with `SESSION_SECRET_PREVIOUS`, or the
+    /// session was refreshed: the response carries a re-minted cookie.
     pub reissue: Option<String>,
+    /// The hub's `Set-Cookie` lines from a login the worker made for a
+    /// refreshed identity; the response carries them.
+    pub hub_cookies: Vec<String>,
 }
 
 /// A session whose groups and auth_state are still in the session store;
@@ -96,6 +99,8 @@ pub enum SessionError {
     Blocked,
     #[error("the identity provider ended this session (back-channel logout)")]
     Revoked,
+    #[error("the session could not be refreshed: {0}")]
+    RefreshFailed(String),
 }
 
 pub fn cookie_name(https: bool) -> String {
@@ -240,6 +245,7 @@ pub fn verify(
         expires_at: v.expires_at,
         provider: c.prv,
         reissue,
+        hub_cookies: Vec::new(),
     };
     Ok(if c.ext {
         Loaded::NeedsExtras(PartialSession { session })

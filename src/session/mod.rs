@@ -5,6 +5,7 @@
 pub mod cookie;
 pub mod flow_cookie;
 pub mod revocation;
+pub mod seal;
 pub mod settings;
 pub mod start;
 pub mod store;

@@ -23,6 +23,9 @@ pub struct ProviderRefs {
     /// Digest of (issuer, sid), when the provider named its session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// When the session refreshes next (`oauth::refresh`), if it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rat: Option<u64>,
 }
 
 fn digest(kind: &str, issuer: &str, value: &str) -> String {
@@ -43,6 +46,7 @@ impl ProviderRefs {
         ProviderRefs {
             sub: digest("sub", issuer, sub),
             sid: sid.map(|s| digest("sid", issuer, s)),
+            rat: None,
         }
     }
 }
@@ -54,6 +58,8 @@ impl ProviderRefs {
 pub enum Revoke {
     ProviderSession(String),
     UserBefore(String),
+    /// One worker session (a refresh that failed ends it everywhere).
+    Session(String),
 }
 
 impl Revoke {
@@ -65,17 +71,32 @@ impl Revoke {
         }
     }
 
+    pub fn session(sid: &str) -> Revoke {
+        Revoke::Session(digest("session", "", sid))
+    }
+
+    /// The digest it names (a key part for other stores, never the value).
+    pub fn digest(&self) -> &str {
+        match self {
+            Revoke::ProviderSession(d) | Revoke::UserBefore(d) | Revoke::Session(d) => d,
+        }
+    }
+
     fn key(&self) -> String {
         match self {
             Revoke::ProviderSession(d) => format!("revoked:sid:{d}"),
             Revoke::UserBefore(d) => format!("revoked:sub:{d}"),
+            Revoke::Session(d) => format!("revoked:session:{d}"),
         }
     }
 }
 
-/// Whether a session with `refs`, issued at `issued_at`, is ended by a
-/// revocation recorded at `revoked_at` under `key` (pure).
-fn ends(key: &str, refs: &ProviderRefs, issued_at: UnixTime, revoked_at: u64) -> bool {
+/// Whether session `sid` with `refs`, issued at `issued_at`, is ended by
+/// a revocation recorded at `revoked_at` under `key` (pure).
+fn ends(key: &str, sid: &str, refs: &ProviderRefs, issued_at: UnixTime, revoked_at: u64) -> bool {
+    if key == Revoke::session(sid).key() {
+        return true;
+    }
     if refs
         .sid
         .as_ref()
@@ -118,12 +139,16 @@ impl Revocations {
     pub async fn is_revoked(
         &self,
         io: &impl Io,
+        sid: &str,
         refs: &ProviderRefs,
         issued_at: UnixTime,
         recheck: u64,
     ) -> bool {
         let now = io.now().0;
-        let mut keys = vec![Revoke::UserBefore(refs.sub.clone()).key()];
+        let mut keys = vec![
+            Revoke::session(sid).key(),
+            Revoke::UserBefore(refs.sub.clone()).key(),
+        ];
         keys.extend(refs.sid.clone().map(|d| Revoke::ProviderSession(d).key()));
         for key in keys {
             let cached = self.memory.borrow().get(&key).copied();
@@ -145,7 +170,7 @@ impl Revocations {
             };
             if known
                 .revoked_at
-                .is_some_and(|at| ends(&key, refs, issued_at, at))
+                .is_some_and(|at| ends(&key, sid, refs, issued_at, at))
             {
                 return true;
             }
@@ -183,17 +208,25 @@ mod tests {
         let mine = ProviderRefs::new("I", "alice", Some("s1"));
         let other = ProviderRefs::new("I", "alice", Some("s2"));
         let r = Revoke::from_logout("I", Some("alice"), Some("s1")).unwrap();
-        assert!(ends(&r.key(), &mine, UnixTime(10), 5));
-        assert!(!ends(&r.key(), &other, UnixTime(10), 5));
+        assert!(ends(&r.key(), "w1", &mine, UnixTime(10), 5));
+        assert!(!ends(&r.key(), "w2", &other, UnixTime(10), 5));
     }
 
     #[test]
     fn a_sub_revocation_ends_sessions_that_started_before_it() {
         let s = ProviderRefs::new("I", "alice", Some("s1"));
         let r = Revoke::from_logout("I", Some("alice"), None).unwrap();
-        assert!(ends(&r.key(), &s, UnixTime(100), 100));
-        assert!(!ends(&r.key(), &s, UnixTime(101), 100));
+        assert!(ends(&r.key(), "w", &s, UnixTime(100), 100));
+        assert!(!ends(&r.key(), "w", &s, UnixTime(101), 100));
         let bob = ProviderRefs::new("I", "bob", None);
-        assert!(!ends(&r.key(), &bob, UnixTime(1), 100));
+        assert!(!ends(&r.key(), "w", &bob, UnixTime(1), 100));
+    }
+
+    #[test]
+    fn a_session_revocation_ends_that_worker_session_only() {
+        let refs = ProviderRefs::new("I", "alice", Some("s1"));
+        let r = Revoke::session("w1");
+        assert!(ends(&r.key(), "w1", &refs, UnixTime(1), 0));
+        assert!(!ends(&r.key(), "w2", &refs, UnixTime(1), 0));
     }
 }

@@ -29,6 +29,10 @@ fn key(sid: &str) -> String {
     format!("session:{sid}")
 }
 
+fn refresh_key(sid: &str) -> String {
+    format!("session-refresh:{sid}")
+}
+
 fn id_token_key(sid: &str) -> String {
     format!("session-id-token:{sid}")
 }
@@ -77,6 +81,17 @@ impl SessionStore {
 
     pub async fn id_token(&self, io: &impl Io, sid: &str) -> Option<String> {
         io.kv_get(KvNamespace::State, &id_token_key(sid)).await
+    }
+
+    /// The session's refresh token, sealed (`super::seal`): KV never sees it
+    /// in clear, and the browser never sees it at all.
+    pub async fn save_sealed_refresh(&self, io: &impl Io, sid: &str, sealed: &str, ttl: u64) {
+        io.kv_put(KvNamespace::State, &refresh_key(sid), sealed, ttl)
+            .await;
+    }
+
+    pub async fn sealed_refresh(&self, io: &impl Io, sid: &str) -> Option<String> {
+        io.kv_get(KvNamespace::State, &refresh_key(sid)).await
     }
 
     fn remember(&self, sid: &str, e: Extras, now: UnixTime) {

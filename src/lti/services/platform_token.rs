@@ -111,18 +111,10 @@ pub fn parse(resp: &OutboundResponse, now: UnixTime) -> Result<Granted, ServiceE
             )));
         }
     }
-    // Some platforms send the number as a string, or with a fraction; a
-    // token whose lifetime cannot be read is used once and not kept.
-    let seconds = |f: f64| (f.is_finite() && f >= 0.0).then_some(f as u64);
+    // A token whose lifetime cannot be read is used once and not kept.
     let lifetime = match &raw.expires_in {
         None => Some(DEFAULT_LIFETIME),
-        Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().and_then(seconds)),
-        // Through serde_json's number parser: `str::parse::<f64>` would add
-        // core's float parsing tables to the wasm (about 14 KB gzipped).
-        Some(serde_json::Value::String(s)) => {
-            serde_json::from_str::<f64>(s.trim()).ok().and_then(seconds)
-        }
-        Some(_) => None,
+        Some(v) => crate::json::seconds(v),
     }
     .unwrap_or(0);
     Ok(Granted {

@@ -20,7 +20,7 @@ use super::token::TokenResponse;
 use super::OAuthError;
 use crate::http::{OutboundRequest, OutboundResponse};
 use crate::jose::claims::ClaimMap;
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, RefreshToken};
 use serde_json::{Map, Value};
 
 /// What the token request needs from the callback.
@@ -36,6 +36,15 @@ pub trait Provider {
     fn authorize_params(&self, s: &OAuthSettings) -> Vec<(String, String)>;
     /// RFC 6749 4.1.3: the access token request.
     fn token_request(&self, s: &OAuthSettings, x: &TokenExchange<'_>) -> OutboundRequest;
+    /// RFC 6749 6: the refresh request.
+    fn refresh_request(
+        &self,
+        s: &OAuthSettings,
+        endpoint: &str,
+        refresh_token: &RefreshToken,
+    ) -> OutboundRequest {
+        super::token::refresh_request(s, endpoint, refresh_token)
+    }
     /// RFC 6749 5.1/5.2: the token response.
     fn parse_token_response(&self, resp: &OutboundResponse) -> Result<TokenResponse, OAuthError>;
     /// The user-data request made with the access token.
