@@ -141,8 +141,12 @@ impl Config {
     /// Settings that parse but are probably not what the operator meant.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        if self.oauth.is_some() && self.identity.rules.admits_nobody() {
-            w.push("no OAuth user can log in: set ALLOW_ALL, ALLOWED_USERS, ALLOWED_GROUPS or ADMIN_USERS".into());
+        let provider_admits = self
+            .oauth
+            .as_ref()
+            .is_some_and(|o| o.preset.has_allow_rule());
+        if self.oauth.is_some() && self.identity.rules.admits_nobody() && !provider_admits {
+            w.push("no OAuth user can log in: set ALLOW_ALL, ALLOWED_USERS, ALLOWED_GROUPS or ADMIN_USERS (or the provider's own rule: ALLOWED_ORGANIZATIONS, ALLOWED_GITLAB_GROUPS, ALLOWED_PROJECT_IDS, CILOGON_IDPS allow_all/allowed_domains)".into());
         }
         if self.assertion.is_none() {
             w.push("ASSERTION_SIGNING_KEY is not set: the hub logs in whoever the X-Forwarded-User header names at /hub/login, and single-user servers can reach the hub's own port; use the signed assertion unless nothing but the worker can reach the hub".into());

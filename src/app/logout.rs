@@ -13,7 +13,7 @@ use crate::cookies;
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
 use crate::log;
 use crate::oauth::backchannel::BackchannelError;
-use crate::oauth::logout::end_session_url;
+use crate::oauth::logout::{end_session_url, provider_logout_url};
 use crate::oauth::routes as oauth_routes;
 use crate::pages;
 use crate::ports::Io;
@@ -79,18 +79,18 @@ async fn at_provider(
     if !c.settings.logout_at_provider {
         return None;
     }
+    let back = format!("{}{}", ctx.origin, ctx.path_for("_hubgate/signed_out"));
     let endpoints = c.discovery.endpoints(c.settings, c.cache, io).await.ok()?;
-    let endpoint = endpoints.end_session?;
+    let Some(endpoint) = endpoints.end_session else {
+        // Auth0 without its OIDC logout: `/v2/logout?client_id&returnTo`.
+        let fallback = c.settings.logout_fallback.as_deref()?;
+        return provider_logout_url(fallback, &c.settings.client_id, &back);
+    };
     let hint = match app.config.state_kv {
         true => app.sessions.id_token(io, &s.sid).await,
         false => None,
     };
-    end_session_url(
-        &endpoint,
-        &c.settings.client_id,
-        hint.as_deref(),
-        &format!("{}{}", ctx.origin, ctx.path_for("_hubgate/signed_out")),
-    )
+    end_session_url(&endpoint, &c.settings.client_id, hint.as_deref(), &back)
 }
 
 /// `POST /_hubgate/oidc/backchannel_logout`: the provider's logout token

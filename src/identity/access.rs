@@ -83,12 +83,25 @@ pub fn decide(
     username: &str,
     groups: &[String],
 ) -> Result<Admitted, AccessError> {
+    decide_with(rules, username, groups, false)
+}
+
+/// `decide`, with the provider's own allow rule (GitHub organisations,
+/// GitLab groups and projects, CILogon identity providers) as one more way
+/// in: it never overrides a block.
+pub fn decide_with(
+    rules: &AccessRules,
+    username: &str,
+    groups: &[String],
+    allowed_by_provider: bool,
+) -> Result<Admitted, AccessError> {
     if rules.blocked_users.iter().any(|u| u == username) {
         return Err(AccessError::Blocked(username.into()));
     }
     let in_group = |list: &[String]| groups.iter().any(|g| list.contains(g));
     let admin = rules.admin_users.iter().any(|u| u == username) || in_group(&rules.admin_groups);
     let allowed = rules.allow_all
+        || allowed_by_provider
         || admin
         || rules.allowed_users.iter().any(|u| u == username)
         || in_group(&rules.allowed_groups);

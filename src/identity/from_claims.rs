@@ -3,7 +3,7 @@
 //! safety, the access decision, auth_state. OAuth and LTI differ only in
 //! what they assert (`Asserted`) and in who vouches for the user (`Vouch`).
 
-use super::access::{decide, AccessError, AccessRules};
+use super::access::{decide_with, AccessError, AccessRules};
 use super::{Identity, LoginMethod};
 use crate::bindings::{Bindings, Reader};
 use serde_json::{Map, Value};
@@ -76,6 +76,8 @@ pub struct Asserted {
     /// The claims the operator chose to hand to the hub, as the method's
     /// own hook selected them (`select_auth_state` by default).
     pub auth_state: Map<String, Value>,
+    /// The provider's own allow rule admitted this user (`access::decide_with`).
+    pub allowed_by_provider: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +140,9 @@ pub fn build(settings: &IdentitySettings, a: Asserted) -> Result<Built, Identity
         dropped.push("groups");
     }
     let admin = match &a.vouch {
-        Vouch::IdentityProvider => decide(&settings.rules, &username, &groups)?.admin,
+        Vouch::IdentityProvider => {
+            decide_with(&settings.rules, &username, &groups, a.allowed_by_provider)?.admin
+        }
         Vouch::Platform { admin_by_role, .. } => {
             if settings.rules.blocked_users.contains(&username) {
                 return Err(AccessError::Blocked(username).into());
@@ -240,6 +244,7 @@ mod tests {
             email: None,
             groups: groups.iter().map(|g| g.to_string()).collect(),
             auth_state: Map::new(),
+            allowed_by_provider: false,
         }
     }
 

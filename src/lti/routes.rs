@@ -387,6 +387,7 @@ fn asserted(c: &LtiCtx<'_>, v: &VerifiedLaunch, p: &Platform) -> Result<Asserted
         email: v.email(),
         groups: v.groups(platform),
         auth_state: select_auth_state(&claims, c.auth_state_claims),
+        allowed_by_provider: false,
     })
 }
 

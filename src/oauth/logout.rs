@@ -23,6 +23,16 @@ pub fn end_session_url(
     Some(url.into())
 }
 
+/// A provider's own logout URL that predates RP-Initiated Logout (Auth0's
+/// `/v2/logout`): `client_id` and `returnTo`.
+pub fn provider_logout_url(endpoint: &str, client_id: &str, return_to: &str) -> Option<String> {
+    let mut url = url::Url::parse(endpoint).ok()?;
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("returnTo", return_to);
+    Some(url.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

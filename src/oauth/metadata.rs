@@ -151,7 +151,10 @@ impl Discovery {
         let Some(issuer) = &cfg.issuer else {
             return from_bindings(cfg).ok_or(OAuthError::NotConfigured);
         };
-        let parse = |body: &str| parse_document(issuer, body);
+        // Azure AD's multi-tenant document names a template, not the
+        // authority it was fetched from.
+        let named = cfg.discovery_issuer.as_deref().unwrap_or(issuer);
+        let parse = |body: &str| parse_document(named, body);
         let doc = self
             .docs
             .get(

@@ -3,10 +3,12 @@
 //! in the `provider` hooks.
 
 pub mod authorize;
+pub mod extras;
 pub mod backchannel;
 pub mod id_token;
 pub mod logout;
 pub mod metadata;
+pub mod presets;
 pub mod provider;
 pub mod refresh;
 pub mod routes;
@@ -64,6 +66,8 @@ pub enum OAuthError {
     ProviderRule(String),
     #[error("a refresh answered for another user")]
     SubjectChanged,
+    #[error("id_token issuer: {0}")]
+    IdTokenIssuer(String),
 }
 
 impl From<OneTimeError> for OAuthError {
@@ -102,7 +106,8 @@ impl OAuthError {
             | IdToken(_)
             | IdTokenClaims(_)
             | UserinfoSubMismatch { .. }
-            | SubjectChanged => 401,
+            | SubjectChanged
+            | IdTokenIssuer(_) => 401,
             Discovery(_) | TokenEndpoint(_) | Jwks(_) | Userinfo(_) | OneTimeStore(_) => 502,
             ProviderRule(_) => 403,
         }

@@ -4,6 +4,7 @@
 
 use super::backchannel::{self, BackchannelError, LogoutTokenError, UntrustedLogoutToken};
 use super::id_token::{self, UntrustedIdToken};
+use super::extras;
 use super::metadata::{self, Discovery};
 use super::provider::TokenExchange;
 use super::{authorize, OAuthError, OAuthSettings};
@@ -186,11 +187,16 @@ pub(super) async fn from_tokens(
         .map(str::to_string);
     if let Some(url) = &endpoints.userinfo {
         let resp = io
-            .fetch(provider.userinfo_request(url, &tokens.access_token))
+            .fetch(provider.userinfo_request(c.settings, url, &tokens.access_token))
             .await
             .map_err(|e| OAuthError::Userinfo(e.to_string()))?;
         // Userinfo adds to (and may refresh) the verified id_token claims.
         claims.extend(provider.parse_userinfo(&resp, sub.as_deref())?);
+    }
+    let so_far = serde_json::Value::Object(claims.clone());
+    for extra in provider.extra_requests(c.settings, &so_far, &tokens.access_token) {
+        let value = extras::fetch(io, &extra).await?;
+        claims.insert(extra.name, value);
     }
     let sub = sub.or_else(|| {
         claims
@@ -215,7 +221,11 @@ fn authorization_code(oauth: &OAuthSettings, req: &IncomingRequest) -> Result<St
         });
     }
     if let (Some(got), Some(expected)) = (req.query_param("iss"), oauth.issuer.as_ref()) {
-        if &got != expected {
+        let templated = oauth
+            .discovery_issuer
+            .as_deref()
+            .is_some_and(|t| issuer_fits_template(t, &got));
+        if &got != expected && !templated {
             return Err(OAuthError::IssuerParamMismatch {
                 got,
                 expected: expected.clone(),
@@ -225,6 +235,16 @@ fn authorization_code(oauth: &OAuthSettings, req: &IncomingRequest) -> Result<St
     req.query_param("code")
         .filter(|c| !c.is_empty())
         .ok_or(OAuthError::MissingCode)
+}
+
+/// A multi-tenant issuer (`…/{tenantid}/v2.0`) filled with one tenant id.
+fn issuer_fits_template(template: &str, got: &str) -> bool {
+    let Some((head, tail)) = template.split_once(super::provider::azuread::TENANT_PLACEHOLDER) else {
+        return false;
+    };
+    got.strip_prefix(head)
+        .and_then(|rest| rest.strip_suffix(tail))
+        .is_some_and(|tid| !tid.is_empty() && tid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// OIDC Core 3.1.3.7 through `id_token::verify`, with the issuer's key set.
@@ -250,11 +270,15 @@ async fn verified_id_token(
         .get(io, c.cache, jwks_url, untrusted.kid().as_deref())
         .await?;
     let algs = metadata::accepted_algs(endpoints);
+    let issuer = c
+        .settings
+        .provider()
+        .expected_issuer(c.settings, issuer, raw)?;
     let verified = untrusted
         .verify(
             &keys,
             &id_token::Expectations {
-                issuer,
+                issuer: &issuer,
                 client_id: &c.settings.client_id,
                 nonce,
                 algs: &algs,
@@ -290,7 +314,20 @@ fn asserted(c: &OAuthCtx<'_>, claims: serde_json::Value) -> Result<Asserted, OAu
         raw_username,
         email: provider.email(&claims),
         groups: provider.groups(c.groups_claim, &claims),
-        auth_state: provider.auth_state(&claims, c.auth_state_claims),
+        auth_state: match &oauth.auth_state_key {
+            // `USER_AUTH_STATE_KEY`: the claims under one key, as
+            // OAuthenticator's auth_state keeps the user's data.
+            Some(key) => {
+                let mut m = serde_json::Map::new();
+                m.insert(
+                    key.clone(),
+                    serde_json::Value::Object(provider.auth_state(&claims, c.auth_state_claims)),
+                );
+                m
+            }
+            None => provider.auth_state(&claims, c.auth_state_claims),
+        },
+        allowed_by_provider: provider.allows(oauth, &claims),
     })
 }
 

@@ -49,6 +49,9 @@ fn authenticated(
     token_endpoint: &str,
     mut form: url::form_urlencoded::Serializer<'_, String>,
 ) -> OutboundRequest {
+    // `OAUTH_TOKEN_PARAMS` (OAuthenticator's token_params); the flow's own
+    // parameters were refused at configuration.
+    form.extend_pairs(cfg.token_params.iter());
     let mut headers = Headers::new();
     headers.push("Content-Type", "application/x-www-form-urlencoded");
     headers.push("Accept", "application/json");

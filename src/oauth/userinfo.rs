@@ -1,14 +1,48 @@
 //! OpenID Connect Core 5.3 UserInfo (or GenericOAuthenticator's userdata URL).
 
+use super::settings::{OAuthSettings, TokenPlacement};
 use super::OAuthError;
-use crate::http::{OutboundRequest, OutboundResponse};
+use crate::http::{Method, OutboundRequest, OutboundResponse};
 use crate::jose::claims::ClaimMap;
 use crate::secret::AccessToken;
 
-pub fn request(url: &str, token: &AccessToken) -> OutboundRequest {
-    let mut r = OutboundRequest::get(url);
-    r.headers
-        .push("Authorization", format!("Bearer {}", token.expose()));
+/// The user-data request, shaped by `OAUTH2_USERDATA_METHOD`,
+/// `OAUTH2_USERDATA_PARAMS` and `OAUTH2_USERDATA_TOKEN_METHOD`: the token
+/// in the `Authorization` header (default) or as `access_token` in the
+/// query; extra parameters in the query (GET) or a form body (POST).
+pub fn request(s: &OAuthSettings, url: &str, token: &AccessToken) -> OutboundRequest {
+    let mut query: Vec<(String, String)> = Vec::new();
+    if s.userdata_token == TokenPlacement::Query {
+        query.push(("access_token".into(), token.expose().to_string()));
+    }
+    let mut form: Option<Vec<(String, String)>> = None;
+    match s.userdata_method {
+        Method::Post => form = Some(s.userdata_params.clone()),
+        _ => query.extend(s.userdata_params.iter().cloned()),
+    }
+    let full = match url::Url::parse(url) {
+        Ok(mut u) if !query.is_empty() => {
+            u.query_pairs_mut().extend_pairs(query.iter());
+            u.to_string()
+        }
+        _ => url.to_string(),
+    };
+    let mut r = OutboundRequest::get(&full);
+    if s.userdata_token == TokenPlacement::Header {
+        r.headers
+            .push("Authorization", format!("Bearer {}", token.expose()));
+    }
+    if let Some(pairs) = form {
+        r.method = Method::Post;
+        r.headers
+            .push("Content-Type", "application/x-www-form-urlencoded");
+        r.body = Some(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish()
+                .into_bytes(),
+        );
+    }
     r
 }
 
