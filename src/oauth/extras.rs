@@ -27,7 +27,10 @@ async fn pages(io: &impl Io, extra: &Extra) -> Result<Value, OAuthError> {
     let mut items = Vec::new();
     let mut request = extra.request.clone();
     for _ in 0..MAX_PAGES {
-        let resp = io.fetch(request.clone()).await.map_err(|e| failed(extra, e))?;
+        let resp = io
+            .fetch(request.clone())
+            .await
+            .map_err(|e| failed(extra, e))?;
         if resp.status != 200 {
             return Err(failed(extra, format!("status {}", resp.status)));
         }
@@ -95,12 +98,16 @@ mod tests {
             r#"<https://api.example/user/orgs?page=1>; rel="prev", <https://api.example/user/orgs?page=3>; rel="next""#,
         );
         assert_eq!(
-            next_link(&r, "https://api.example/user/orgs?page=2").unwrap().as_str(),
+            next_link(&r, "https://api.example/user/orgs?page=2")
+                .unwrap()
+                .as_str(),
             "https://api.example/user/orgs?page=3"
         );
         let rel = with_link(r#"</user/orgs?page=2>; rel=next"#);
         assert_eq!(
-            next_link(&rel, "https://api.example/user/orgs").unwrap().as_str(),
+            next_link(&rel, "https://api.example/user/orgs")
+                .unwrap()
+                .as_str(),
             "https://api.example/user/orgs?page=2"
         );
         assert!(next_link(&with_link(r#"<x>; rel="last""#), "https://a/").is_none());

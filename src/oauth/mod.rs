@@ -3,8 +3,8 @@
 //! in the `provider` hooks.
 
 pub mod authorize;
-pub mod extras;
 pub mod backchannel;
+pub mod extras;
 pub mod id_token;
 pub mod logout;
 pub mod metadata;

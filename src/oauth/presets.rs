@@ -85,7 +85,10 @@ pub fn defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
 }
 
 fn github_defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
-    let url = base(&r.string("GITHUB_URL").unwrap_or_else(|| github::PUBLIC_URL.into()));
+    let url = base(
+        &r.string("GITHUB_URL")
+            .unwrap_or_else(|| github::PUBLIC_URL.into()),
+    );
     let allowed = r.list("ALLOWED_ORGANIZATIONS");
     let g = GitHubSettings::new(&url, &allowed);
     let mut scopes = strings(&["read:user", "user:email"]);
@@ -105,7 +108,10 @@ fn github_defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
 }
 
 fn gitlab_defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
-    let url = base(&r.string("GITLAB_URL").unwrap_or_else(|| gitlab::PUBLIC_URL.into()));
+    let url = base(
+        &r.string("GITLAB_URL")
+            .unwrap_or_else(|| gitlab::PUBLIC_URL.into()),
+    );
     let groups = r.list("ALLOWED_GITLAB_GROUPS");
     let mut project_ids = Vec::new();
     for p in r.list("ALLOWED_PROJECT_IDS") {
@@ -156,11 +162,15 @@ fn azure_defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
         .string("AZURE_TENANT_ID")
         .unwrap_or_else(|| "common".into());
     if tenant.contains('/') || tenant.contains('?') || tenant.contains('#') {
-        r.invalid("AZURE_TENANT_ID", "must be a tenant id or common/organizations/consumers");
+        r.invalid(
+            "AZURE_TENANT_ID",
+            "must be a tenant id or common/organizations/consumers",
+        );
     }
     let template = azuread::is_multi_tenant(&tenant)
         .then(|| format!("{host}/{}/v2.0", azuread::TENANT_PLACEHOLDER));
-    let groups_required = !r.list("ALLOWED_GROUPS").is_empty() || !r.list("ADMIN_GROUPS").is_empty();
+    let groups_required =
+        !r.list("ALLOWED_GROUPS").is_empty() || !r.list("ADMIN_GROUPS").is_empty();
     Defaults {
         issuer: Some(format!("{host}/{tenant}/v2.0")),
         username_key: "name",
@@ -190,7 +200,10 @@ fn auth0_defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
 }
 
 fn cilogon_defaults<B: Bindings>(r: &mut Reader<'_, B>) -> Defaults {
-    let url = base(&r.string("CILOGON_HOST").unwrap_or_else(|| cilogon::HOST.into()));
+    let url = base(
+        &r.string("CILOGON_HOST")
+            .unwrap_or_else(|| cilogon::HOST.into()),
+    );
     let idps = match r.json("CILOGON_IDPS") {
         Some(serde_json::Value::Object(m)) if !m.is_empty() => {
             let mut out = Vec::new();

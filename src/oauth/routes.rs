@@ -3,8 +3,8 @@
 //! turns that into a session.
 
 use super::backchannel::{self, BackchannelError, LogoutTokenError, UntrustedLogoutToken};
-use super::id_token::{self, UntrustedIdToken};
 use super::extras;
+use super::id_token::{self, UntrustedIdToken};
 use super::metadata::{self, Discovery};
 use super::provider::TokenExchange;
 use super::{authorize, OAuthError, OAuthSettings};
@@ -239,12 +239,15 @@ fn authorization_code(oauth: &OAuthSettings, req: &IncomingRequest) -> Result<St
 
 /// A multi-tenant issuer (`…/{tenantid}/v2.0`) filled with one tenant id.
 fn issuer_fits_template(template: &str, got: &str) -> bool {
-    let Some((head, tail)) = template.split_once(super::provider::azuread::TENANT_PLACEHOLDER) else {
+    let Some((head, tail)) = template.split_once(super::provider::azuread::TENANT_PLACEHOLDER)
+    else {
         return false;
     };
     got.strip_prefix(head)
         .and_then(|rest| rest.strip_suffix(tail))
-        .is_some_and(|tid| !tid.is_empty() && tid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .is_some_and(|tid| {
+            !tid.is_empty() && tid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// OIDC Core 3.1.3.7 through `id_token::verify`, with the issuer's key set.

@@ -198,7 +198,8 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
         r.check_url("OIDC_ISSUER", i);
     }
     let or_default = |r: &mut Reader<'_, B>, name: &'static str, d: Option<String>| {
-        r.url(name).or_else(|| d.and_then(|u| r.check_url(name, &u)))
+        r.url(name)
+            .or_else(|| d.and_then(|u| r.check_url(name, &u)))
     };
     let authorize_url = or_default(r, "OAUTH2_AUTHORIZE_URL", d.authorize_url);
     let token_url = or_default(r, "OAUTH2_TOKEN_URL", d.token_url);

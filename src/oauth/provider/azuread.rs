@@ -100,7 +100,9 @@ mod tests {
     #[test]
     fn overage_is_a_pointer_instead_of_the_claim() {
         assert!(group_overage(&json!({"_claim_names": {"groups": "src1"}})));
-        assert!(!group_overage(&json!({"groups": [], "_claim_names": {"groups": "src1"}})));
+        assert!(!group_overage(
+            &json!({"groups": [], "_claim_names": {"groups": "src1"}})
+        ));
         assert!(!group_overage(&json!({})));
     }
 }

@@ -54,11 +54,7 @@ pub struct CILogonSettings {
 impl CILogonSettings {
     /// `selected_idp`: the default provider first, then the others.
     pub fn selected_idp(&self) -> String {
-        let default = self
-            .idps
-            .iter()
-            .position(|(_, r)| r.default)
-            .unwrap_or(0);
+        let default = self.idps.iter().position(|(_, r)| r.default).unwrap_or(0);
         let mut keys: Vec<&str> = self.idps.iter().map(|(k, _)| k.as_str()).collect();
         if default < keys.len() {
             let d = keys.remove(default);
@@ -111,7 +107,8 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
 impl Provider for CILogon {
@@ -141,9 +138,7 @@ impl Provider for CILogon {
 
     fn check_claims(&self, s: &OAuthSettings, claims: &Value) -> Result<(), OAuthError> {
         match claims.get("idp").and_then(Value::as_str) {
-            None => Err(OAuthError::ProviderRule(
-                "CILogon sent no idp claim".into(),
-            )),
+            None => Err(OAuthError::ProviderRule("CILogon sent no idp claim".into())),
             Some(idp) if rule(s, claims).is_none() => Err(OAuthError::ProviderRule(format!(
                 "login through identity provider {idp:?} is not configured here"
             ))),

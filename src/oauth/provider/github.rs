@@ -113,7 +113,11 @@ impl Provider for GitHub {
                 kind: ExtraKind::Pages,
             })
         };
-        if claims.get("email").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if claims
+            .get("email")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             pages(EMAILS, "/user/emails?per_page=100");
         }
         if !g.allowed.is_empty() {
@@ -124,11 +128,18 @@ impl Provider for GitHub {
     }
 
     fn username(&self, _s: &OAuthSettings, claims: &Value) -> Option<String> {
-        claims.get("login").and_then(Value::as_str).map(str::to_string)
+        claims
+            .get("login")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 
     fn email(&self, claims: &Value) -> Option<String> {
-        if let Some(e) = claims.get("email").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+        if let Some(e) = claims
+            .get("email")
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty())
+        {
             return Some(e.to_string());
         }
         // Never an unverified address: anyone can add one to an account.
@@ -164,7 +175,10 @@ mod tests {
 
     #[test]
     fn enterprise_api_lives_under_api_v3() {
-        assert_eq!(GitHubSettings::new("https://github.com/", &[]).api, PUBLIC_API);
+        assert_eq!(
+            GitHubSettings::new("https://github.com/", &[]).api,
+            PUBLIC_API
+        );
         assert_eq!(
             GitHubSettings::new("https://git.uni.edu", &[]).api,
             "https://git.uni.edu/api/v3"

@@ -108,7 +108,12 @@ pub trait Provider {
         userinfo::parse(resp, id_token_sub)
     }
     /// Requests made after the user data, with what it said.
-    fn extra_requests(&self, _s: &OAuthSettings, _claims: &Value, _token: &AccessToken) -> Vec<Extra> {
+    fn extra_requests(
+        &self,
+        _s: &OAuthSettings,
+        _claims: &Value,
+        _token: &AccessToken,
+    ) -> Vec<Extra> {
         Vec::new()
     }
     /// The username as asserted (before normalisation and the map).
