@@ -35,6 +35,9 @@ pub struct Config {
     pub cache: CacheSettings,
     pub identity: IdentitySettings,
     pub oauth: Option<OAuthSettings>,
+    /// `OAUTH_PROVIDERS`: more identity providers beside `oauth`, each on
+    /// its own paths.
+    pub oauth_more: Vec<OAuthSettings>,
     pub lti: Option<LtiSettings>,
     /// Signs `X-Hubgate-Assertion`; absent: header-only hub login.
     pub assertion: Option<AssertionKeys>,
@@ -55,11 +58,14 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
     let session = SessionSettings::parse(&mut r);
     let cache = CacheSettings::parse(&mut r);
     let oauth = oauth::settings::parse(&mut r);
+    let oauth_more = oauth::settings::parse_more(&mut r, env);
     let lti = lti::settings::parse(&mut r);
-    if oauth.is_none() && lti.is_none() {
+    if oauth.is_none() && oauth_more.is_empty() && lti.is_none() {
         r.errors.push(ConfigError::NoLoginMethod);
     }
-    let sources = usize::from(oauth.is_some()) + lti.as_ref().map_or(0, |l| l.platforms.len());
+    let sources = usize::from(oauth.is_some())
+        + oauth_more.len()
+        + lti.as_ref().map_or(0, |l| l.platforms.len());
     // Registered platforms are sources too, and any of them could name any
     // user: their usernames always carry the platform's name.
     let dynamic = lti.as_ref().is_some_and(|l| l.dynamic_registration);
@@ -91,6 +97,7 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
             cache,
             identity,
             oauth,
+            oauth_more,
             lti,
             assertion,
             one_time,
@@ -102,6 +109,18 @@ pub fn parse(env: &impl Bindings) -> Result<Config, Vec<ConfigError>> {
         }),
         // Their parsers recorded why.
         _ => Err(vec![ConfigError::Missing("HUB_ORIGIN or SESSION_SECRET")]),
+    }
+}
+
+impl Config {
+    /// Every OAuth/OIDC provider: the top-level one first.
+    pub fn oauth_providers(&self) -> impl Iterator<Item = &OAuthSettings> {
+        self.oauth.iter().chain(self.oauth_more.iter())
+    }
+
+    /// The provider a path names (`""`: the top-level one).
+    pub fn oauth_named(&self, name: &str) -> Option<&OAuthSettings> {
+        self.oauth_providers().find(|o| o.name == name)
     }
 }
 
@@ -128,6 +147,17 @@ fn one_time_store<B: Bindings>(r: &mut Reader<'_, B>) -> OneTimeStore {
     store
 }
 
+fn oauth_summary(o: &OAuthSettings) -> serde_json::Value {
+    serde_json::json!({
+        "name": o.name,
+        "provider": o.preset.name(),
+        "client_id": o.client_id,
+        "oidc_issuer": o.issuer,
+        "scopes": o.scopes,
+        "username_key": o.username_key,
+    })
+}
+
 fn normalise_base_path(raw: &str) -> String {
     let trimmed = raw.trim().trim_matches('/');
     if trimmed.is_empty() {
@@ -141,11 +171,9 @@ impl Config {
     /// Settings that parse but are probably not what the operator meant.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        let provider_admits = self
-            .oauth
-            .as_ref()
-            .is_some_and(|o| o.preset.has_allow_rule());
-        if self.oauth.is_some() && self.identity.rules.admits_nobody() && !provider_admits {
+        let provider_admits = self.oauth_providers().any(|o| o.preset.has_allow_rule());
+        let any_oauth = self.oauth_providers().next().is_some();
+        if any_oauth && self.identity.rules.admits_nobody() && !provider_admits {
             w.push("no OAuth user can log in: set ALLOW_ALL, ALLOWED_USERS, ALLOWED_GROUPS or ADMIN_USERS (or the provider's own rule: ALLOWED_ORGANIZATIONS, ALLOWED_GITLAB_GROUPS, ALLOWED_PROJECT_IDS, CILOGON_IDPS allow_all/allowed_domains)".into());
         }
         if self.assertion.is_none() {
@@ -181,12 +209,8 @@ impl Config {
             "base_url": self.base_path,
             "hub_origin": self.proxy.hub_origin.as_str(),
             "login_methods": {
-                "oauth": self.oauth.as_ref().map(|o| serde_json::json!({
-                    "client_id": o.client_id,
-                    "oidc_issuer": o.issuer,
-                    "scopes": o.scopes,
-                    "username_key": o.username_key,
-                })),
+                "oauth": self.oauth.as_ref().map(oauth_summary),
+                "oauth_providers": self.oauth_more.iter().map(oauth_summary).collect::<Vec<_>>(),
                 "lti13": self.lti.as_ref().map(|l| serde_json::json!({
                     "platforms": l.platforms.iter().map(|p| serde_json::json!({
                         "name": p.name,

@@ -19,14 +19,42 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The pages' only style: contrast at least 4.5:1 (WCAG AA), a visible
+/// keyboard focus. Allowed by its hash: no inline style or script else runs.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222;background:#fff;line-height:1.5}\
+a.button{display:inline-block;padding:.6rem 1.2rem;background:#b34700;color:#fff;border-radius:4px;text-decoration:none;font-size:1rem}\
+a:focus-visible{outline:3px solid #1a1a1a;outline-offset:2px}small{color:#595959}";
+
+fn style_hash() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(STYLE.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-a.button,button{{display:inline-block;padding:.6rem 1.2rem;background:#f37726;color:#fff;border:0;border-radius:4px;text-decoration:none;font-size:1rem}}\
-small{{color:#666}}</style></head><body>{body}</body></html>",
+<title>{t}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
         t = escape(title)
     )
+}
+
+/// A page of the worker's own: no script, the style by its hash, no form,
+/// nothing loaded from anywhere. Framable, as an LMS frame may show it.
+fn own_page(status: u16, title: &str, body: &str) -> Response {
+    let mut r = Response::html(status, page(title, body));
+    r.headers.set(
+        "Content-Security-Policy",
+        format!(
+            "default-src 'none'; style-src {}; base-uri 'none'; form-action 'none'; frame-ancestors *",
+            style_hash()
+        ),
+    );
+    r
 }
 
 pub fn wants_json(headers: &Headers) -> bool {
@@ -64,14 +92,12 @@ pub fn error(
     let again = login_href
         .map(|h| format!("<p><a href=\"{}\">Sign in again</a></p>", escape(h)))
         .unwrap_or_default();
-    Response::html(
+    own_page(
         status,
-        page(
-            text,
-            &format!(
-                "<h1>{text}</h1>{again}<p><small>Reference: <code>{}</code> (status {status})</small></p>",
-                escape(correlation_id)
-            ),
+        text,
+        &format!(
+            "<h1>{text}</h1>{again}<p><small>Reference: <code>{}</code> (status {status})</small></p>",
+            escape(correlation_id)
         ),
     )
 }
@@ -81,7 +107,9 @@ pub struct LoginChoice<'a> {
     pub href: &'a str,
 }
 
-pub fn login(choices: &[LoginChoice<'_>], lti_only_note: bool) -> Response {
+/// The sign-in page: one link per identity provider, labelled with its
+/// `LOGIN_SERVICE`; with LTI, where students start instead.
+pub fn login(choices: &[LoginChoice<'_>], lti: bool) -> Response {
     let mut body = String::from("<h1>Sign in</h1>");
     for c in choices {
         body.push_str(&format!(
@@ -90,21 +118,22 @@ pub fn login(choices: &[LoginChoice<'_>], lti_only_note: bool) -> Response {
             escape(c.label)
         ));
     }
-    if lti_only_note {
-        body.push_str("<p>Open this hub from your course in the learning platform.</p>");
+    if lti {
+        body.push_str("<p>Students: open this hub from your course in the learning platform.</p>");
     }
-    Response::html(200, page("Sign in", &body))
+    if choices.is_empty() && !lti {
+        body.push_str("<p>No sign-in method is configured.</p>");
+    }
+    own_page(200, "Sign in", &body)
 }
 
 pub fn signed_out(login_href: &str) -> Response {
-    Response::html(
+    own_page(
         200,
-        page(
-            "Signed out",
-            &format!(
-                "<h1>You are signed out</h1><p><a class=\"button\" href=\"{}\">Sign in again</a></p>",
-                escape(login_href)
-            ),
+        "Signed out",
+        &format!(
+            "<h1>You are signed out</h1><p><a class=\"button\" href=\"{}\">Sign in again</a></p>",
+            escape(login_href)
         ),
     )
 }
@@ -128,6 +157,21 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["status"], 502);
         assert_eq!(v["correlation_id"], "id");
+    }
+
+    #[test]
+    fn own_pages_allow_their_style_by_hash_and_nothing_else() {
+        let r = signed_out("/hub/login");
+        let csp = r.headers.get("content-security-policy").unwrap();
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"));
+        let body = String::from_utf8(r.body).unwrap();
+        assert!(body.contains("<html lang=\"en\">") && body.contains("<main>"));
+        assert!(!body.contains("<script"));
+        assert!(body.contains(&format!("<style>{STYLE}</style>")));
     }
 
     #[test]

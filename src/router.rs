@@ -132,7 +132,39 @@ pub fn route(base_path: &str, path: &str) -> Route {
     PATHS
         .iter()
         .find(|(p, _)| *p == rest)
-        .map_or(Route::Proxy, |(_, r)| *r)
+        .map_or_else(|| named_provider_route(rest), |(_, r)| *r)
+}
+
+/// The routes of an `OAUTH_PROVIDERS` entry carry its name as a last
+/// segment; the name is `provider_name`'s to read.
+const PER_PROVIDER: &[Route] = &[
+    Route::OAuthLogin,
+    Route::OAuthCallback,
+    Route::BackchannelLogout,
+];
+
+fn named_provider_route(rest: &str) -> Route {
+    for r in PER_PROVIDER {
+        let Some(p) = r.path() else { continue };
+        if let Some(name) = rest.strip_prefix(p).and_then(|n| n.strip_prefix('/')) {
+            if !name.is_empty() && !name.contains('/') {
+                return *r;
+            }
+        }
+    }
+    Route::Proxy
+}
+
+/// The provider a per-provider route names (`""`: the top-level one).
+pub fn provider_name<'a>(base_path: &str, path: &'a str, r: Route) -> &'a str {
+    let rest = path
+        .strip_prefix(base_path)
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    r.path()
+        .and_then(|p| rest.strip_prefix(p))
+        .and_then(|n| n.strip_prefix('/'))
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -151,6 +183,34 @@ mod tests {
         assert_eq!(route("/jh/", "/_hubgate/health"), Route::Health);
         assert_eq!(route("/", "/user/alice/lab"), Route::Proxy);
         assert_eq!(route("/", "/hub/loginx"), Route::Proxy);
+    }
+
+    #[test]
+    fn a_named_provider_has_its_own_login_callback_and_logout_paths() {
+        assert_eq!(
+            route("/", "/hub/oauth_callback/github"),
+            Route::OAuthCallback
+        );
+        assert_eq!(route("/", "/hub/oauth_login/github"), Route::OAuthLogin);
+        assert_eq!(
+            route("/", "/_hubgate/oidc/backchannel_logout/uni"),
+            Route::BackchannelLogout
+        );
+        assert_eq!(route("/", "/hub/oauth_callback/a/b"), Route::Proxy);
+        assert_eq!(route("/", "/hub/oauth_callbackx"), Route::Proxy);
+        assert_eq!(route("/", "/hub/logout/x"), Route::Proxy);
+        assert_eq!(
+            provider_name(
+                "/jh/",
+                "/jh/hub/oauth_callback/github",
+                Route::OAuthCallback
+            ),
+            "github"
+        );
+        assert_eq!(
+            provider_name("/", "/hub/oauth_callback", Route::OAuthCallback),
+            ""
+        );
     }
 
     #[test]

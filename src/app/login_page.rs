@@ -10,21 +10,31 @@ pub fn login_page(cfg: &Config, req: &IncomingRequest, ctx: &RequestCtx) -> Resp
     let next = req
         .query_param("next")
         .filter(|n| url_policy::safe_path(n).is_some());
-    let start = ctx.path_for("hub/oauth_login");
-    let href = match &next {
-        Some(n) => url_policy::with_next(&start, n),
-        None => start,
-    };
-    match &cfg.oauth {
-        Some(_) if cfg.auto_login => Response::redirect(&href),
-        Some(_) => pages::login(
-            &[pages::LoginChoice {
-                label: &cfg.login_service,
-                href: &href,
-            }],
-            false,
+    let choices: Vec<(String, String)> = cfg
+        .oauth_providers()
+        .map(|o| {
+            let start = ctx.path_for(&o.path("hub/oauth_login"));
+            let href = match &next {
+                Some(n) => url_policy::with_next(&start, n),
+                None => start,
+            };
+            let label = o
+                .login_service
+                .clone()
+                .unwrap_or_else(|| cfg.login_service.clone());
+            (label, href)
+        })
+        .collect();
+    match choices.as_slice() {
+        // AUTO_LOGIN only when there is nothing to choose.
+        [(_, href)] if cfg.auto_login => Response::redirect(href),
+        _ => pages::login(
+            &choices
+                .iter()
+                .map(|(label, href)| pages::LoginChoice { label, href })
+                .collect::<Vec<_>>(),
+            cfg.lti.is_some(),
         ),
-        None => pages::login(&[], true),
     }
 }
 

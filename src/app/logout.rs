@@ -18,6 +18,7 @@ use crate::oauth::routes as oauth_routes;
 use crate::pages;
 use crate::ports::Io;
 use crate::proxy;
+use crate::router::{provider_name, Route};
 use crate::session::revocation::Revoke;
 use crate::session::{self, start::hub_cookie_expiry, Session};
 
@@ -74,8 +75,9 @@ async fn at_provider(
     ctx: &RequestCtx,
     io: &impl Io,
 ) -> Option<String> {
-    let s = s.filter(|s| s.provider.is_some())?;
-    let c = app.oauth().ok()?;
+    let refs = s.and_then(|s| s.provider.as_ref())?;
+    let s = s?;
+    let c = app.oauth_for(&refs.p).ok()?;
     if !c.settings.logout_at_provider {
         return None;
     }
@@ -105,7 +107,12 @@ pub async fn backchannel(
     if !app.config.state_kv {
         return Err(not_configured());
     }
-    let c = app.oauth().map_err(|_| not_configured())?;
+    let name = provider_name(
+        &app.config.base_path,
+        req.url.path(),
+        Route::BackchannelLogout,
+    );
+    let c = app.oauth_for(name).map_err(|_| not_configured())?;
     let revoke = oauth_routes::backchannel_logout(&c, req, io)
         .await
         .map_err(|e| -> Box<dyn Failure> { Box::new(e) })?;

@@ -27,7 +27,7 @@ use crate::oauth::routes::{self as oauth_routes, OAuthCtx};
 use crate::oauth::OAuthError;
 use crate::ports::{random_token, Io};
 use crate::proxy::{self, Passage, ProxyPlan};
-use crate::router::{route, Route};
+use crate::router::{provider_name, route, Route};
 use crate::session::flow_cookie::{self, FlowKind};
 use crate::session::revocation::Revocations;
 use crate::session::store::SessionStore;
@@ -92,10 +92,11 @@ impl App {
         })
     }
 
-    fn oauth(&self) -> Result<OAuthCtx<'_>, OAuthError> {
+    /// The provider a route or a session names (`""`: the top-level one).
+    fn oauth_for(&self, name: &str) -> Result<OAuthCtx<'_>, OAuthError> {
         let c = &self.config;
         Ok(OAuthCtx {
-            settings: c.oauth.as_ref().ok_or(OAuthError::NotConfigured)?,
+            settings: c.oauth_named(name).ok_or(OAuthError::NotConfigured)?,
             session: &c.session,
             cache: &c.cache,
             keys: &self.keys,
@@ -208,10 +209,12 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
     Outcome::Respond(match r {
         Route::Health => Response::json(200, &serde_json::json!({"status": "ok"})),
         Route::AssertionJwks => assertion_jwks(cfg),
-        Route::OAuthLogin => respond(match app.oauth() {
-            Ok(c) => oauth_routes::login(&c, &req, &ctx, io).await.map_err(boxed),
-            Err(e) => Err(boxed(e)),
-        }),
+        Route::OAuthLogin => respond(
+            match app.oauth_for(provider_name(&cfg.base_path, req.url.path(), r)) {
+                Ok(c) => oauth_routes::login(&c, &req, &ctx, io).await.map_err(boxed),
+                Err(e) => Err(boxed(e)),
+            },
+        ),
         Route::OAuthCallback => {
             let res = oauth_callback(app, &req, &ctx, io).await;
             let state = req.query_param("state");
@@ -278,7 +281,8 @@ async fn oauth_callback(
     ctx: &RequestCtx,
     io: &impl Io,
 ) -> Result<Response, Box<dyn Failure>> {
-    let c = app.oauth().map_err(boxed)?;
+    let name = provider_name(&app.config.base_path, req.url.path(), Route::OAuthCallback);
+    let c = app.oauth_for(name).map_err(boxed)?;
     let logged_in = oauth_routes::callback(&c, req, ctx, io)
         .await
         .map_err(boxed)?;

@@ -33,8 +33,11 @@ pub(super) async fn keep_refresh_token(
     io: &impl Io,
 ) -> ProviderRefs {
     let mut refs = p.refs.clone();
-    let (Some(rt), Some(oauth), true) = (&p.refresh_token, &app.config.oauth, app.config.state_kv)
-    else {
+    let (Some(rt), Some(oauth), true) = (
+        &p.refresh_token,
+        app.config.oauth_named(&p.refs.p),
+        app.config.state_kv,
+    ) else {
         return refs;
     };
     if store(app, sid, rt, app.config.session.max_age, io).await {
@@ -101,7 +104,7 @@ async fn refreshed(
     io: &impl Io,
 ) -> Result<Session, String> {
     let cfg = &app.config;
-    let c = app.oauth().map_err(|e| e.to_string())?;
+    let c = app.oauth_for(&refs.p).map_err(|e| e.to_string())?;
     let sealed = app
         .sessions
         .sealed_refresh(io, &s.sid)

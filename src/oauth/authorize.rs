@@ -50,6 +50,7 @@ pub fn start(
         nonce: secrets.nonce,
         pkce_verifier: secrets.pkce_verifier,
         next,
+        provider: cfg.name.clone(),
     };
     Ok((url.to_string(), flow))
 }

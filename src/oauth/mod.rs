@@ -68,6 +68,10 @@ pub enum OAuthError {
     SubjectChanged,
     #[error("id_token issuer: {0}")]
     IdTokenIssuer(String),
+    #[error(
+        "the login was started with provider {started:?} and came back to {callback:?}'s callback"
+    )]
+    WrongProvider { started: String, callback: String },
 }
 
 impl From<OneTimeError> for OAuthError {
@@ -94,7 +98,12 @@ impl OAuthError {
         use OAuthError::*;
         match self {
             NotConfigured => 404,
-            UnsafeNext | Flow(_) | StateReplayed | MissingCode | NoUsername { .. } => 400,
+            UnsafeNext
+            | Flow(_)
+            | StateReplayed
+            | MissingCode
+            | NoUsername { .. }
+            | WrongProvider { .. } => 400,
             ProviderError {
                 access_denied: true,
                 ..

@@ -105,6 +105,14 @@ pub async fn callback(
         ctx.https,
         io.now(),
     )?;
+    // Mix-up defence across providers: a login finishes at the callback of
+    // the provider that started it.
+    if flow.provider != oauth.name {
+        return Err(OAuthError::WrongProvider {
+            started: flow.provider,
+            callback: oauth.name.clone(),
+        });
+    }
     // A state is good for one callback: checked and recorded in one step.
     one_time::take(
         io,
@@ -145,8 +153,11 @@ pub async fn callback(
         )),
         _ => None,
     }
-    .map(|refs| ProviderLogin {
-        refs,
+    .map(|mut refs| ProviderLogin {
+        refs: {
+            refs.p = oauth.name.clone();
+            refs
+        },
         id_token: tokens.id_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         expires_in: tokens.expires_in,

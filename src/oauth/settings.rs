@@ -73,6 +73,12 @@ pub enum TokenAuth {
 
 #[derive(Debug, Clone)]
 pub struct OAuthSettings {
+    /// `""` for the provider of the top-level bindings (OAuthenticator's
+    /// paths); an `OAUTH_PROVIDERS` entry's `name` otherwise, which its
+    /// paths carry (`/hub/oauth_login/<name>`, `/hub/oauth_callback/<name>`).
+    pub name: String,
+    /// The sign-in button's text (`LOGIN_SERVICE`).
+    pub login_service: Option<String>,
     pub client_id: String,
     pub client_secret: ClientSecret,
     /// Set for OpenID Connect: discovery fills the endpoints left unset, and
@@ -128,11 +134,19 @@ impl OAuthSettings {
     }
 
     /// Where the IdP sends the browser back: `OAUTH_CALLBACK_URL`, or this
-    /// worker's `/hub/oauth_callback`.
+    /// worker's `/hub/oauth_callback` (`/hub/oauth_callback/<name>`).
     pub fn redirect_uri(&self, origin: &str, base_path: &str) -> String {
         match &self.callback_url {
             Some(u) => u.to_string(),
-            None => format!("{origin}{base_path}hub/oauth_callback"),
+            None => format!("{origin}{base_path}{}", self.path("hub/oauth_callback")),
+        }
+    }
+
+    /// One of the provider's paths under `BASE_URL`.
+    pub fn path(&self, route: &str) -> String {
+        match self.name.as_str() {
+            "" => route.to_string(),
+            name => format!("{route}/{name}"),
         }
     }
 }
@@ -251,6 +265,8 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
     };
     let basic = r.bool("OAUTH_BASIC_AUTH", d.basic_auth);
     Some(OAuthSettings {
+        name: String::new(),
+        login_service: None,
         client_id,
         client_secret: ClientSecret::new(client_secret.unwrap_or_default()),
         issuer,
@@ -282,4 +298,86 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
         userdata_token,
         auth_state_key: r.string("USER_AUTH_STATE_KEY"),
     })
+}
+
+/// A provider name in a path: lower-case letters, digits and `-`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `OAUTH_PROVIDERS`: a JSON array of provider configurations, each an
+/// object of the same binding names (`OAUTH_PROVIDER`, `OAUTH_CLIENT_ID`,
+/// `OIDC_ISSUER`, ..., `LOGIN_SERVICE`) plus its `name`. A client secret
+/// is named, not written: `OAUTH_CLIENT_SECRET_BINDING` is the secret
+/// binding that holds it.
+pub fn parse_more<B: Bindings>(r: &mut Reader<'_, B>, env: &B) -> Vec<OAuthSettings> {
+    let Some(v) = r.json("OAUTH_PROVIDERS") else {
+        return Vec::new();
+    };
+    let serde_json::Value::Array(entries) = v else {
+        r.invalid("OAUTH_PROVIDERS", "must be a JSON array of objects");
+        return Vec::new();
+    };
+    let mut out: Vec<OAuthSettings> = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let serde_json::Value::Object(m) = entry else {
+            r.invalid("OAUTH_PROVIDERS", format!("entry {i} is not an object"));
+            continue;
+        };
+        let mut map = std::collections::BTreeMap::new();
+        for (k, v) in m {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            map.insert(k, text);
+        }
+        let name = map.get("name").cloned().unwrap_or_default();
+        if !valid_name(&name) || out.iter().any(|o| o.name == name) {
+            r.invalid(
+                "OAUTH_PROVIDERS",
+                format!("entry {i}: `name` must be unique, 1-32 of a-z, 0-9 and -"),
+            );
+            continue;
+        }
+        if map.contains_key("OAUTH_CLIENT_SECRET") {
+            r.invalid(
+                "OAUTH_PROVIDERS",
+                format!("provider {name}: put the client secret in a secret binding and name it with OAUTH_CLIENT_SECRET_BINDING"),
+            );
+            continue;
+        }
+        if let Some(binding) = map.remove("OAUTH_CLIENT_SECRET_BINDING") {
+            match env.get(&binding) {
+                Some(secret) => {
+                    map.insert("OAUTH_CLIENT_SECRET".into(), secret);
+                }
+                None => r.invalid(
+                    "OAUTH_PROVIDERS",
+                    format!("provider {name}: secret binding {binding:?} is not set"),
+                ),
+            }
+        }
+        let mut sub = Reader::new(&map);
+        let parsed = parse(&mut sub);
+        for e in sub.errors {
+            r.invalid("OAUTH_PROVIDERS", format!("provider {name}: {e}"));
+        }
+        match parsed {
+            Some(mut s) => {
+                s.name = name;
+                s.login_service = map.get("LOGIN_SERVICE").cloned();
+                out.push(s);
+            }
+            None => r.invalid(
+                "OAUTH_PROVIDERS",
+                format!("provider {name}: missing OAUTH_CLIENT_ID"),
+            ),
+        }
+    }
+    out
 }

@@ -36,6 +36,10 @@ pub struct OAuthFlow {
     pub nonce: String,
     pub pkce_verifier: String,
     pub next: String,
+    /// The provider that started the login (`""`: the top-level one): its
+    /// callback alone may finish it (mix-up defence).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
 }
 
 /// An LTI launch between the login initiation and the launch.

@@ -26,6 +26,10 @@ pub struct ProviderRefs {
     /// When the session refreshes next (`oauth::refresh`), if it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rat: Option<u64>,
+    /// The `OAUTH_PROVIDERS` entry that logged the user in (`""`: the
+    /// top-level provider).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub p: String,
 }
 
 fn digest(kind: &str, issuer: &str, value: &str) -> String {
@@ -47,6 +51,7 @@ impl ProviderRefs {
             sub: digest("sub", issuer, sub),
             sid: sid.map(|s| digest("sid", issuer, s)),
             rat: None,
+            p: String::new(),
         }
     }
 }
