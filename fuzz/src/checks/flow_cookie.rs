@@ -34,6 +34,7 @@ pub fn genuine() -> &'static [Genuine] {
             nonce: "nonce-o".into(),
             pkce_verifier: "verifier-o".into(),
             next: "/hub/home".into(),
+            provider: String::new(),
         });
         let lti = Flow::Lti(LtiFlow {
             state: LTI_STATE.into(),
