@@ -16,8 +16,23 @@ use crate::proxy;
 use crate::session::start::{self, Start};
 use crate::session::{self, Loaded, Session, SessionError};
 
-/// The request's complete session, if it has a valid one.
+/// The request's complete session, if it has a valid one (refreshed when
+/// it is due).
 pub async fn current(
+    app: &App,
+    req: &IncomingRequest,
+    ctx: &RequestCtx,
+    io: &impl Io,
+) -> Result<Session, SessionError> {
+    let s = unrefreshed(app, req, ctx, io).await?;
+    // Due for a refresh: the provider answers again for the user, and the
+    // rules apply again.
+    super::refresh::refresh_if_due(app, req, ctx, s, io).await
+}
+
+/// The session as the cookie and the stores say, without a refresh (a new
+/// login only needs to know whose session it replaces).
+async fn unrefreshed(
     app: &App,
     req: &IncomingRequest,
     ctx: &RequestCtx,
@@ -48,9 +63,6 @@ pub async fn current(
             return Err(SessionError::Revoked);
         }
     }
-    // Due for a refresh: the provider answers again for the user, and the
-    // rules apply again.
-    let s = super::refresh::refresh_if_due(app, req, ctx, s, io).await?;
     // BLOCKED_USERS applies to running sessions too, not only to new logins.
     if cfg
         .identity
@@ -118,7 +130,7 @@ pub async fn start(
         ));
     }
     let identity = built.identity;
-    let previous = current(app, req, ctx, io).await.ok();
+    let previous = unrefreshed(app, req, ctx, io).await.ok();
     let sid = random_token(io, 16);
     let refs = match provider {
         Some(p) => Some(super::refresh::keep_refresh_token(app, &sid, p, io).await),
