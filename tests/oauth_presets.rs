@@ -173,6 +173,10 @@ fn github_org_membership_on_a_later_page_admits_and_becomes_groups() {
     assert_eq!(io.fetch_count(&format!("{GH_API}/user/orgs")), 3);
     let id = hub_identity(&io);
     assert!(id.contains("jupyter") && id.contains("uni:graders"), "{id}");
+    assert!(
+        !id.contains("other") && !id.contains("more"),
+        "only the listed organisations' memberships: {id}"
+    );
 }
 
 #[test]

@@ -327,7 +327,7 @@ fn asserted(c: &OAuthCtx<'_>, claims: serde_json::Value) -> Result<Asserted, OAu
         vouch: Vouch::IdentityProvider,
         raw_username,
         email: provider.email(&claims),
-        groups: provider.groups(c.groups_claim, &claims),
+        groups: provider.groups(oauth, c.groups_claim, &claims),
         auth_state: match &oauth.auth_state_key {
             // `USER_AUTH_STATE_KEY`: the claims under one key, as
             // OAuthenticator's auth_state keeps the user's data.

@@ -152,8 +152,20 @@ impl Provider for GitHub {
             .map(str::to_string)
     }
 
-    fn groups(&self, _groups_claim: &str, claims: &Value) -> Vec<String> {
+    /// The memberships in the organisations `ALLOWED_ORGANIZATIONS` names
+    /// (`org`, and `org:team` for any team of it): a user's hundreds of
+    /// other memberships would only weigh down every hub login.
+    fn groups(&self, s: &OAuthSettings, _groups_claim: &str, claims: &Value) -> Vec<String> {
+        let Some(g) = settings(s) else {
+            return Vec::new();
+        };
         memberships(claims)
+            .into_iter()
+            .filter(|m| {
+                let org = m.split(':').next().unwrap_or_default();
+                g.allowed.iter().any(|(o, _)| o == org)
+            })
+            .collect()
     }
 
     fn allows(&self, s: &OAuthSettings, claims: &Value) -> bool {

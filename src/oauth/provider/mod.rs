@@ -123,7 +123,7 @@ pub trait Provider {
     fn email(&self, claims: &Value) -> Option<String> {
         string_claim(claims, "email")
     }
-    fn groups(&self, groups_claim_path: &str, claims: &Value) -> Vec<String> {
+    fn groups(&self, _s: &OAuthSettings, groups_claim_path: &str, claims: &Value) -> Vec<String> {
         groups_claim(claims, groups_claim_path)
     }
     /// A provider's own refusal (a hosted domain, an unverified email, ...).
