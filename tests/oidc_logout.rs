@@ -449,3 +449,37 @@ fn an_end_session_endpoint_that_is_not_https_fails_discovery() {
     );
     assert_eq!(respond(&app, get("/hub/oauth_login"), &io).status, 502);
 }
+
+#[test]
+fn a_copy_of_the_cookie_kept_from_before_the_logout_is_refused_everywhere() {
+    let io = TestIo::new();
+    let (a, b) = (app(&[("OIDC_LOGOUT_AT_PROVIDER", "false")]), app(&[]));
+    idp(&io, "idp-s1");
+    let cookie = login(&a, &io);
+    assert!(reaches_hub(&b, &io, &cookie));
+    assert_eq!(logout(&a, &io, &cookie).status, 200);
+    assert!(
+        !reaches_hub(&a, &io, &cookie),
+        "on the isolate that logged out"
+    );
+    io.advance(31);
+    assert!(
+        !reaches_hub(&b, &io, &cookie),
+        "and on another, within the recheck"
+    );
+    // An LTI-style session without provider refs is covered the same way:
+    // the revocation names the worker session itself.
+}
+
+#[test]
+fn refusals_at_the_backchannel_endpoint_are_json_for_the_server_calling_it() {
+    let (app, io) = (app(&[]), TestIo::new());
+    let p = idp(&io, "idp-s1");
+    let r = post_logout_token(
+        &app,
+        &io,
+        &p.sign(standard_claims("n", "alice"), T0, T0 + 60),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.headers.get("content-type"), Some("application/json"));
+}

@@ -56,6 +56,12 @@ pub async fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &imp
     for c in session::cookie::clear_all(ctx.https) {
         then.headers.push("Set-Cookie", c);
     }
+    // A copy of the cookie kept elsewhere ends too.
+    if let (Some(s), true) = (&current, cfg.state_kv) {
+        app.revocations
+            .record(io, &Revoke::session(&s.sid), cfg.session.max_age)
+            .await;
+    }
     let users: Vec<&str> = current
         .iter()
         .map(|s| s.identity.username.as_str())

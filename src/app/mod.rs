@@ -224,7 +224,14 @@ pub async fn handle(app: &App, req: IncomingRequest, io: &impl Io) -> Outcome {
             }
         }
         Route::Logout => logout::logout(app, &req, &ctx, io).await,
-        Route::BackchannelLogout => respond(logout::backchannel(app, &req, io).await),
+        Route::BackchannelLogout => match logout::backchannel(app, &req, io).await {
+            Ok(r) => r,
+            // A server-to-server caller: JSON whatever it accepts (2.8).
+            Err(f) => {
+                let json = crate::http::Headers(vec![("Accept".into(), "application/json".into())]);
+                fail(io, &json, req.url.path(), f.as_ref())
+            }
+        },
         Route::SignedOut => crate::pages::signed_out(&ctx.path_for("hub/login")),
         Route::LtiLogin => {
             let s = app.lti_settings(io).await;

@@ -53,15 +53,21 @@ async fn unrefreshed(
             .await
             .ok_or(SessionError::ExtrasMissing)?,
     };
-    // The identity provider may have ended this session (Back-Channel Logout).
-    if let Some(refs) = &s.provider {
-        if app
+    // Ended elsewhere: the identity provider (Back-Channel Logout), a failed
+    // refresh, or a logout from another copy of this cookie.
+    if cfg.state_kv
+        && app
             .revocations
-            .is_revoked(io, &s.sid, refs, s.issued_at, cfg.session.recheck)
+            .is_revoked(
+                io,
+                &s.sid,
+                s.provider.as_ref(),
+                s.issued_at,
+                cfg.session.recheck,
+            )
             .await
-        {
-            return Err(SessionError::Revoked);
-        }
+    {
+        return Err(SessionError::Revoked);
     }
     // BLOCKED_USERS applies to running sessions too, not only to new logins.
     if cfg

@@ -97,7 +97,7 @@ pub enum SessionError {
     ExtrasMissing,
     #[error("the session's user is now in BLOCKED_USERS")]
     Blocked,
-    #[error("the identity provider ended this session (back-channel logout)")]
+    #[error("the session was ended: back-channel logout, a failed refresh, or a logout")]
     Revoked,
     #[error("the session could not be refreshed: {0}")]
     RefreshFailed(String),

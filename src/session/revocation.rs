@@ -1,7 +1,8 @@
-//! Sessions the identity provider ended (Back-Channel Logout). A session
-//! of an OpenID Connect login carries digests of its provider `sub` and
-//! `sid` (`ProviderRefs`); a logout token records a revocation under the
-//! matching digest in KV `NONCES`, and every request of such a session
+//! Ended sessions: by the identity provider (Back-Channel Logout), by a
+//! refresh that failed, or by the user's logout. A session of an OpenID
+//! Connect login carries digests of its provider `sub` and `sid`
+//! (`ProviderRefs`); a revocation is recorded under the matching digest (or
+//! the session's own id) in KV `NONCES`, and every request of a session
 //! consults it: from isolate memory, re-read from KV at most every
 //! `recheck` seconds (DESIGN.md, "Sessions, state and keys").
 
@@ -145,16 +146,17 @@ impl Revocations {
         &self,
         io: &impl Io,
         sid: &str,
-        refs: &ProviderRefs,
+        refs: Option<&ProviderRefs>,
         issued_at: UnixTime,
         recheck: u64,
     ) -> bool {
         let now = io.now().0;
-        let mut keys = vec![
-            Revoke::session(sid).key(),
-            Revoke::UserBefore(refs.sub.clone()).key(),
-        ];
-        keys.extend(refs.sid.clone().map(|d| Revoke::ProviderSession(d).key()));
+        let mut keys = vec![Revoke::session(sid).key()];
+        if let Some(refs) = refs {
+            keys.push(Revoke::UserBefore(refs.sub.clone()).key());
+            keys.extend(refs.sid.clone().map(|d| Revoke::ProviderSession(d).key()));
+        }
+        let refs = refs.cloned().unwrap_or_default();
         for key in keys {
             let cached = self.memory.borrow().get(&key).copied();
             let known = match cached {
@@ -175,7 +177,7 @@ impl Revocations {
             };
             if known
                 .revoked_at
-                .is_some_and(|at| ends(&key, sid, refs, issued_at, at))
+                .is_some_and(|at| ends(&key, sid, &refs, issued_at, at))
             {
                 return true;
             }

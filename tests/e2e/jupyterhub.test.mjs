@@ -105,6 +105,9 @@ async function startStack({ auth = 'hubgate', workerBindings = {}, name, lti = f
         ASSERTION_SIGNING_KEY: JSON.stringify(stack.key.jwk),
         ASSERTION_AUTH_STATE_CLAIMS: 'name,email_verified',
         LOGIN_SERVICE: 'Demo IdP',
+        // These tests are about the hub's side of a logout; the provider's
+        // side is tests/e2e/oidc-logout.test.mjs's.
+        OIDC_LOGOUT_AT_PROVIDER: 'false',
         ...workerBindings,
       },
     });

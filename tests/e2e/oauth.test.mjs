@@ -163,7 +163,7 @@ describe('OIDC login against oidc-provider', () => {
     assert.equal(jar.get('jupyterhub-user-alice', `${s.worker.url}/user/alice/lab`), undefined);
   });
 
-  test('logout: 200 signed-out page, session cookie cleared, hub /hub/logout called with the hub cookies and no identity, hub Set-Cookie passed on', async () => {
+  test('logout: to the provider end_session endpoint (RP-Initiated Logout), session cookie cleared, hub /hub/logout called with the hub cookies and no identity, hub Set-Cookie passed on', async () => {
     const jar = cookieJar();
     const login = await oidcLogin(s.worker, s.idp, 'alice', jar, '/hub/');
     assert.equal(login.final.status, 200, trail(login.chain));
@@ -173,10 +173,13 @@ describe('OIDC login against oidc-provider', () => {
     const hubLogoutsBefore = s.hub.requestsTo('/hub/logout').length;
 
     const out = await send(s.worker, '/hub/logout', jar, { headers: NAV_HEADERS });
-    assert.equal(out.status, 200, out.text);
-    assert.equal(out.location, null, "the hub's redirect to /hub/login is not passed on");
-    assert.match(out.headers.get('content-type'), /text\/html/);
-    assert.match(out.text, /signed out/i);
+    // The IdP has an end_session_endpoint: the logout ends there too; the
+    // hub's redirect to /hub/login is never passed on.
+    assert.equal(out.status, 302, out.text);
+    const end = new URL(out.location);
+    assert.equal(`${end.origin}${end.pathname}`, `${s.idp.issuer}/session/end`);
+    assert.ok(end.searchParams.get('id_token_hint'), 'id_token_hint');
+    assert.equal(end.searchParams.get('post_logout_redirect_uri'), `${s.worker.url}/_hubgate/signed_out`);
 
     // both variants of the session cookie (top level SameSite=Lax, LMS frame
     // SameSite=None; Secure; Partitioned), on http loopback as on https
@@ -394,14 +397,17 @@ describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', () => {
     assert.match(call.headers.cookie ?? '', /(^|;\s*)jupyterhub-session-id=/);
   });
 
-  test('logout with AUTO_LOGIN still shows the signed-out page (200), not a redirect that would sign back in', async () => {
+  test('logout with AUTO_LOGIN never redirects to /hub/login (which would sign back in): it ends at the provider, whose logout returns to the signed-out page', async () => {
     const jar = cookieJar();
     const login = await oidcLogin(auto, s.idp, 'alice', jar, '/hub/');
     assert.equal(login.final.status, 200, trail(login.chain));
     const out = await send(auto, '/hub/logout', jar, { headers: NAV_HEADERS });
-    assert.equal(out.status, 200);
-    assert.equal(out.location, null);
-    assert.match(out.text, /signed out/i);
+    assert.equal(out.status, 302);
+    assert.ok(out.location.startsWith(`${s.idp.issuer}/session/end?`), out.location);
+    assert.ok(!out.location.includes('/hub/login'));
+    const back = await send(auto, '/_hubgate/signed_out', jar, { headers: NAV_HEADERS });
+    assert.equal(back.status, 200);
+    assert.match(back.text, /signed out/i);
   });
 
   test('a session from one worker origin is not accepted by another (aud = origin): 401 for API', async () => {

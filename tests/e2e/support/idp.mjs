@@ -6,6 +6,16 @@
 //   idp.issuer                 // http://127.0.0.1:<port>
 //   idp.setRedirectUris(id, [`${worker.url}/hub/oauth_callback`]) // once the worker's port is known
 //   idp.stats.count('/jwks')   // how many times the key set was fetched
+//   idp.setClientMetadata(id, { backchannel_logout_uri, post_logout_redirect_uris }) // logout URIs, same way
+//   idp.outgoing               // requests the provider made itself (logout tokens) and their answers
+//
+// RP-Initiated Logout (`/session/end`) and Back-Channel Logout are on; a client
+// gets logout tokens once it has a `backchannel_logout_uri`
+// (`backchannel_logout_session_required: true` puts `sid` in its id_tokens and
+// logout tokens). oidc-provider 9 refuses to POST them to special-use addresses
+// (127.0.0.0/8 included: its SSRF-protecting undici dispatcher destroys the
+// socket); its supported override is the `fetch` option, used here to drop that
+// dispatcher for loopback URLs only (and to record what the provider sent).
 //
 // Interaction routes (ours, not oidc-provider's dev interactions):
 //   GET  /interaction/:uid  tiny HTML form (username field) for humans
@@ -109,6 +119,36 @@ function makeStats() {
   };
 }
 
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
+
+/**
+ * oidc-provider's outgoing fetch (the `fetch` option; it passes its SSRF-protecting
+ * dispatcher in `options`): without that dispatcher for loopback URLs, so the
+ * provider can POST logout tokens to a worker on 127.0.0.1; unchanged otherwise.
+ * Each request is recorded in `outgoing` as { url, method, body, status, headers, error }
+ * (status/headers once the answer came; the body is the form as sent).
+ */
+function makeProviderFetch(outgoing) {
+  return async (url, options) => {
+    const entry = { url: String(url), method: options.method ?? 'GET', body: options.body === undefined ? undefined : String(options.body), status: null, headers: null, error: null };
+    outgoing.push(entry);
+    let init = options;
+    if (LOOPBACK_HOST.test(new URL(url).hostname)) {
+      init = { ...options };
+      delete init.dispatcher;
+    }
+    try {
+      const res = await globalThis.fetch(url, init);
+      entry.status = res.status;
+      entry.headers = Object.fromEntries(res.headers);
+      return res;
+    } catch (err) {
+      entry.error = err;
+      throw err;
+    }
+  };
+}
+
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function readBody(req, limit = 64 * 1024) {
@@ -145,6 +185,7 @@ function send(res, status, type, body, headers = {}) {
  */
 export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = true, quiet = true } = {}) {
   const stats = makeStats();
+  const outgoing = []; // the provider's own requests (logout tokens), see makeProviderFetch
   const faults = new Map(); // path -> { status, delayMs, body }
   const clientStore = new Map();
   for (const c of clients ?? [DEFAULT_CLIENT]) {
@@ -190,7 +231,9 @@ export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = tr
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
     },
+    fetch: makeProviderFetch(outgoing),
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(ctx, sub) {
       const user = Object.values(users).find((u) => u.sub === sub);
@@ -320,6 +363,8 @@ export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = tr
     port: bound,
     provider,
     stats,
+    /** Requests the provider made itself (back-channel logout POSTs): { url, method, body, status, headers, error }. */
+    outgoing,
     users,
     kid: jwk.kid,
     /** Replace a client's redirect_uris (e.g. once the worker's URL is known). */
@@ -327,6 +372,19 @@ export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = tr
       const c = clientStore.get(clientId);
       if (!c) throw new Error(`no client ${clientId}`);
       c.redirect_uris = [...uris];
+    },
+    /**
+     * Set (or, with `undefined`, remove) metadata of a client, e.g. its logout
+     * URIs once the worker's URL is known: `backchannel_logout_uri`,
+     * `backchannel_logout_session_required`, `post_logout_redirect_uris`.
+     */
+    setClientMetadata(clientId, meta) {
+      const c = clientStore.get(clientId);
+      if (!c) throw new Error(`no client ${clientId}`);
+      for (const [k, v] of Object.entries(meta)) {
+        if (v === undefined) delete c[k];
+        else c[k] = structuredClone(v);
+      }
     },
     /** Add or replace a client. */
     setClient(meta) {
