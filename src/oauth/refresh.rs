@@ -14,15 +14,18 @@ use crate::session::revocation::ProviderRefs;
 
 /// The access token is refreshed this long before it expires.
 const EXPIRY_MARGIN: u64 = 60;
-/// A refresh is never planned sooner than this (a provider handing out
-/// access tokens of a few seconds would otherwise make every request one).
+/// An access token's expiry never plans a refresh sooner than this (a
+/// provider handing out tokens of a few seconds would otherwise make every
+/// request one); only the operator's `AUTH_REFRESH_AGE` can.
 const MIN_INTERVAL: u64 = 30;
 
 /// When the session refreshes next: after `refresh_age`
 /// (`AUTH_REFRESH_AGE`), or before the access token expires if sooner.
 pub fn next_refresh_at(now: UnixTime, refresh_age: u64, expires_in: Option<u64>) -> UnixTime {
-    let by_expiry = expires_in.map_or(u64::MAX, |e| e.saturating_sub(EXPIRY_MARGIN));
-    now.plus(refresh_age.min(by_expiry).max(MIN_INTERVAL))
+    let by_expiry = expires_in.map_or(u64::MAX, |e| {
+        e.saturating_sub(EXPIRY_MARGIN).max(MIN_INTERVAL)
+    });
+    now.plus(refresh_age.min(by_expiry).max(1))
 }
 
 /// Whether a session with this plan is due (pure).
@@ -87,6 +90,7 @@ mod tests {
         assert_eq!(next_refresh_at(now, 300, Some(3600)), UnixTime(1300));
         assert_eq!(next_refresh_at(now, 3600, Some(600)), UnixTime(1540));
         assert_eq!(next_refresh_at(now, 300, Some(5)), UnixTime(1030));
+        assert_eq!(next_refresh_at(now, 2, Some(5)), UnixTime(1002));
     }
 
     #[test]

@@ -280,7 +280,7 @@ pub fn parse<B: Bindings>(r: &mut Reader<'_, B>) -> Option<OAuthSettings> {
         callback_url: r.url("OAUTH_CALLBACK_URL"),
         logout_redirect_url: r.url("OAUTH_LOGOUT_REDIRECT_URL"),
         logout_at_provider: r.bool("OIDC_LOGOUT_AT_PROVIDER", true),
-        refresh_age: r.u64_in("AUTH_REFRESH_AGE", 300, 30, 30 * 86_400),
+        refresh_age: r.u64_in("AUTH_REFRESH_AGE", 300, 1, 30 * 86_400),
         scopes,
         extra_authorize_params,
         token_auth: if basic {
