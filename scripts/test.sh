@@ -51,6 +51,8 @@ cargo test --quiet --features eddsa --test jwks_cache --test config_and_assertio
 join tools
 step "build the worker"
 bash scripts/build.sh
+step "examples: hubgate-check and wrangler deploy --dry-run of each (examples/*)"
+bash scripts/check-examples.sh
 join python
 step "hub-side authenticator (pytest) beside the end-to-end suite in workerd (node:test)"
 # pytest is one process; the e2e files run two at a time (each starts its own

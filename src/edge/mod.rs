@@ -20,18 +20,36 @@ struct EnvBindings<'a>(&'a Env);
 
 impl Bindings for EnvBindings<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        let v = self
-            .0
-            .secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| self.0.var(name).map(|v| v.to_string()))
-            .ok()?;
+        let raw = js_sys::Reflect::get(self.0, &wasm_bindgen::JsValue::from_str(name)).ok()?;
+        let v = var_text(&raw)?;
         (!v.trim().is_empty()).then_some(v)
     }
 
     fn has_binding(&self, name: &str) -> bool {
         self.0.kv(name).is_ok() || self.0.durable_object(name).is_ok() || self.get(name).is_some()
     }
+}
+
+/// A var as text, as `hubgate-check` reads `wrangler.toml`: a string as
+/// is; a boolean, number, array or plain object (Workers hand non-string
+/// `[vars]` over as JSON values) as its JSON text. Other bindings (KV, a
+/// Durable Object, a service) are no text.
+fn var_text(raw: &wasm_bindgen::JsValue) -> Option<String> {
+    if let Some(s) = raw.as_string() {
+        return Some(s);
+    }
+    let plain_object = || {
+        let proto = js_sys::Object::get_prototype_of(raw);
+        proto.is_object() && js_sys::Object::get_prototype_of(&proto).is_null()
+    };
+    let json = raw.as_bool().is_some()
+        || raw.as_f64().is_some()
+        || js_sys::Array::is_array(raw)
+        || (raw.is_object() && plain_object());
+    if !json {
+        return None;
+    }
+    js_sys::JSON::stringify(raw).ok()?.as_string()
 }
 
 type Parsed = Rc<std::result::Result<App, Vec<ConfigError>>>;

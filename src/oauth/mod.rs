@@ -44,7 +44,7 @@ pub enum OAuthError {
     Discovery(String),
     #[error("token endpoint unreachable or unusable: {0}")]
     TokenEndpoint(String),
-    #[error("token endpoint refused the code: {0}")]
+    #[error("token endpoint refused the grant: {0}")]
     TokenRefused(String),
     #[error("token response has no id_token (OpenID Connect)")]
     MissingIdToken,

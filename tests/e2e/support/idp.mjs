@@ -9,6 +9,13 @@
 //   idp.setClientMetadata(id, { backchannel_logout_uri, post_logout_redirect_uris }) // logout URIs, same way
 //   idp.outgoing               // requests the provider made itself (logout tokens) and their answers
 //
+// Refresh tokens: oidc-provider issues one to a client whose grant_types has
+// `refresh_token` (every client here) when the authorization request asked for
+// `offline_access` WITH `prompt=consent` (otherwise that scope is dropped).
+// It rotates one for a confidential client only once 70 % of its lifetime has
+// passed; `startIdp({ rotateRefreshToken: true })` rotates on every use (the old
+// one is consumed; using it again is refused and revokes the whole grant).
+//
 // RP-Initiated Logout (`/session/end`) and Back-Channel Logout are on; a client
 // gets logout tokens once it has a `backchannel_logout_uri`
 // (`backchannel_logout_session_required: true` puts `sid` in its id_tokens and
@@ -182,8 +189,10 @@ function send(res, status, type, body, headers = {}) {
  * @param {boolean} [opts.sso=true] keep an IdP session so a second authorize is silent
  *   (like a real IdP). With false every authorize asks for the username again.
  * @param {boolean} [opts.quiet=true] don't log provider server errors
+ * @param {boolean|Function} [opts.rotateRefreshToken] oidc-provider's `rotateRefreshToken`
+ *   (true: a new refresh token on every refresh); default: oidc-provider's own policy
  */
-export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = true, quiet = true } = {}) {
+export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = true, quiet = true, rotateRefreshToken } = {}) {
   const stats = makeStats();
   const outgoing = []; // the provider's own requests (logout tokens), see makeProviderFetch
   const faults = new Map(); // path -> { status, delayMs, body }
@@ -257,6 +266,7 @@ export async function startIdp({ port = 0, clients, users = DEMO_USERS, sso = tr
       ctx.type = 'json';
       ctx.body = out;
     },
+    ...(rotateRefreshToken === undefined ? {} : { rotateRefreshToken }),
   });
   if (!quiet) {
     provider.on('server_error', (ctx, err) => console.error('[idp] server_error', err));
