@@ -71,6 +71,7 @@ ALL_TARGETS=(
   proxy_plan:4096
   request:16384
   lti_services:8192
+  session_end:4096
 )
 if [ $# -gt 0 ]; then
   selected=()

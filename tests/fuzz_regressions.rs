@@ -89,6 +89,7 @@ target_tests!(
     proxy_plan,
     request,
     lti_services,
+    session_end,
 );
 
 #[test]

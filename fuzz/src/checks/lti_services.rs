@@ -136,7 +136,7 @@ fn url_or(text: &str, default_path: &str) -> Option<url::Url> {
 /// over any profile setting), so such inputs are skipped here, under
 /// `cargo test` too. Errs on the side of skipping: any upper case and any
 /// non-ASCII anywhere in the text.
-fn trips_idna_stub(text: &str) -> bool {
+pub fn trips_idna_stub(text: &str) -> bool {
     let b = text.as_bytes();
     let mut decoded = Vec::with_capacity(b.len());
     let mut i = 0;

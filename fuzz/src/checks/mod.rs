@@ -27,6 +27,7 @@ pub mod redirect_targets;
 pub mod request;
 pub mod request_cookies;
 pub mod session_cookie;
+pub mod session_end;
 pub mod token_response;
 pub mod userinfo;
 
@@ -76,4 +77,5 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("proxy_plan", proxy_plan::run),
     ("request", request::run),
     ("lti_services", lti_services::run),
+    ("session_end", session_end::run),
 ];
