@@ -93,6 +93,12 @@ pub fn hub_cookie_expiry(
             false,
         ),
         ("jupyterhub-session-id".to_string(), base.to_string(), false),
+        // The hub's XSRF cookie is bound to its session: one left from the
+        // previous session, in the other variant (an LTI launch's
+        // partitioned one beside a top-level login's), is sent beside the
+        // new one and the hub refuses its own API calls (403 "XSRF cookie
+        // does not match"). The hub sets a fresh one on its next page.
+        ("_xsrf".to_string(), format!("{base}hub/"), false),
     ];
     if ctx.https {
         // JupyterHub's cookie_host_prefix_enabled: `__Host-` needs Path=/ and Secure.

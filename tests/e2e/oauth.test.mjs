@@ -187,12 +187,14 @@ describe('OIDC login against oidc-provider', () => {
     assert.equal(cleared.length, 2, out.setCookies.join('\n'));
     assert.ok(cleared.every(isDeletion), cleared.join('\n'));
     assert.equal(jar.get(SESSION_COOKIE), undefined);
-    // the hub's own Set-Cookie headers (only the hub expires _xsrf) arrive separately
-    // once as the hub sent it, once for an LMS frame's partition
+    // the hub's own Set-Cookie headers arrive separately, once as the hub
+    // sent them and once for an LMS frame's partition; the worker expires
+    // _xsrf in both variants too (the hub binds it to its session)
     const xsrf = setCookieFor(out.setCookies, '_xsrf');
-    assert.equal(xsrf.length, 2, out.setCookies.join('\n'));
+    assert.equal(xsrf.length, 4, out.setCookies.join('\n'));
     assert.ok(xsrf.every(isDeletion));
-    assert.equal(xsrf.filter((c) => /Partitioned/.test(c)).length, 1);
+    assert.equal(xsrf.filter((c) => /Partitioned/.test(c)).length, 2);
+    assert.ok(xsrf.some((c) => /Expires=Thu, 01 Jan 1970/.test(c) && !/SameSite/.test(c)), "the hub's own deletion is passed on as it sent it");
     for (const c of out.setCookies) assert.equal(c.split(/=/)[0].includes(','), false, `folded Set-Cookie: ${c}`);
     for (const name of HUB_COOKIES) assert.equal(jar.get(name), undefined, `${name} cleared`);
 
@@ -390,7 +392,7 @@ describe('OIDC worker variants (AUTO_LOGIN, OAUTH_LOGOUT_REDIRECT_URL)', () => {
     assert.ok(setCookieFor(out.setCookies, SESSION_COOKIE).every(isDeletion));
     assert.equal(setCookieFor(out.setCookies, SESSION_COOKIE).length, 2, 'both variants');
     assert.equal(jar.get(SESSION_COOKIE), undefined);
-    assert.equal(setCookieFor(out.setCookies, '_xsrf').length, 2, "the hub's Set-Cookie is passed on (and for the frame)");
+    assert.equal(setCookieFor(out.setCookies, '_xsrf').length, 4, "the hub's Set-Cookie is passed on (and for the frame), beside the worker's own expiry");
     assert.equal(s.hub.requestsTo('/hub/logout').length, calls + 1);
     const call = s.hub.requestsTo('/hub/logout').at(-1);
     assert.deepEqual(identityHeadersIn(call.headers), [], 'no identity on the hub logout');
