@@ -333,3 +333,19 @@ fn a_sealed_token_that_no_longer_opens_ends_the_session() {
     ended(&app, &io, &cookie);
     assert_eq!(refreshes(&io), 0);
 }
+
+#[test]
+fn logging_out_a_session_due_for_a_refresh_asks_the_provider_nothing() {
+    let (app, io) = (app(&[("OIDC_LOGOUT_AT_PROVIDER", "false")]), TestIo::new());
+    idp(&io, true);
+    let cookie = login(&app, &io);
+    io.advance(301);
+    let out = respond(
+        &app,
+        request(Method::Get, "/hub/logout", &[("Cookie", &cookie)]),
+        &io,
+    );
+    assert_eq!(out.status, 200);
+    assert_eq!(refreshes(&io), 0);
+    ended(&app, &io, &cookie);
+}

@@ -7,7 +7,7 @@
 //! page. `backchannel` is the provider's side: a logout token revokes the
 //! sessions it names, everywhere.
 
-use super::session::current;
+use super::session::unrefreshed;
 use super::App;
 use crate::cookies;
 use crate::http::{Failure, IncomingRequest, RequestCtx, Response};
@@ -24,7 +24,7 @@ use crate::session::{self, start::hub_cookie_expiry, Session};
 
 pub async fn logout(app: &App, req: &IncomingRequest, ctx: &RequestCtx, io: &impl Io) -> Response {
     let cfg = &app.config;
-    let current = current(app, req, ctx, io).await.ok();
+    let current = unrefreshed(app, req, ctx, io).await.ok();
     let mut then = match cfg
         .oauth
         .as_ref()
@@ -131,7 +131,8 @@ pub async fn backchannel(
             "revoked",
             match revoke {
                 Revoke::ProviderSession(_) => "provider session",
-                Revoke::UserBefore(_) | Revoke::Session(_) => "every session of the user",
+                Revoke::UserBefore(_) => "every earlier session of the user",
+                Revoke::Session(_) => "one session",
             },
         )],
     ));

@@ -31,8 +31,9 @@ pub async fn current(
 }
 
 /// The session as the cookie and the stores say, without a refresh (a new
-/// login only needs to know whose session it replaces).
-async fn unrefreshed(
+/// login only needs to know whose session it replaces; a logout, which
+/// session ends).
+pub(super) async fn unrefreshed(
     app: &App,
     req: &IncomingRequest,
     ctx: &RequestCtx,

@@ -97,20 +97,26 @@ impl Revoke {
     }
 }
 
-/// Whether session `sid` with `refs`, issued at `issued_at`, is ended by
-/// a revocation recorded at `revoked_at` under `key` (pure).
-fn ends(key: &str, sid: &str, refs: &ProviderRefs, issued_at: UnixTime, revoked_at: u64) -> bool {
-    if key == Revoke::session(sid).key() {
-        return true;
+impl Revoke {
+    /// Every revocation that would name session `sid` (with `refs` when it
+    /// came from an OpenID Connect login).
+    fn naming(sid: &str, refs: Option<&ProviderRefs>) -> Vec<Revoke> {
+        let mut out = vec![Revoke::session(sid)];
+        if let Some(refs) = refs {
+            out.push(Revoke::UserBefore(refs.sub.clone()));
+            out.extend(refs.sid.clone().map(Revoke::ProviderSession));
+        }
+        out
     }
-    if refs
-        .sid
-        .as_ref()
-        .is_some_and(|d| key == Revoke::ProviderSession(d.clone()).key())
-    {
-        return true;
+
+    /// Whether this revocation, recorded at `revoked_at`, ends a session it
+    /// names that was issued at `issued_at` (pure).
+    fn ends(&self, issued_at: UnixTime, revoked_at: u64) -> bool {
+        match self {
+            Revoke::UserBefore(_) => issued_at.0 <= revoked_at,
+            Revoke::ProviderSession(_) | Revoke::Session(_) => true,
+        }
     }
-    key == Revoke::UserBefore(refs.sub.clone()).key() && issued_at.0 <= revoked_at
 }
 
 #[derive(Clone, Copy)]
@@ -139,7 +145,7 @@ impl Revocations {
         );
     }
 
-    /// Whether the provider ended this session. Each key is read from KV at
+    /// Whether this session was ended (`Revoke`). Each key is read from KV at
     /// most once per `recheck` seconds on this isolate; a revocation, once
     /// seen, is kept.
     pub async fn is_revoked(
@@ -151,13 +157,8 @@ impl Revocations {
         recheck: u64,
     ) -> bool {
         let now = io.now().0;
-        let mut keys = vec![Revoke::session(sid).key()];
-        if let Some(refs) = refs {
-            keys.push(Revoke::UserBefore(refs.sub.clone()).key());
-            keys.extend(refs.sid.clone().map(|d| Revoke::ProviderSession(d).key()));
-        }
-        let refs = refs.cloned().unwrap_or_default();
-        for key in keys {
+        for r in Revoke::naming(sid, refs) {
+            let key = r.key();
             let cached = self.memory.borrow().get(&key).copied();
             let known = match cached {
                 Some(k) if k.revoked_at.is_some() || now < k.checked_at.saturating_add(recheck) => {
@@ -171,14 +172,11 @@ impl Revocations {
                             .and_then(|v| v.trim().parse::<u64>().ok()),
                         checked_at: now,
                     };
-                    self.remember(key.clone(), k);
+                    self.remember(key, k);
                     k
                 }
             };
-            if known
-                .revoked_at
-                .is_some_and(|at| ends(&key, sid, &refs, issued_at, at))
-            {
+            if known.revoked_at.is_some_and(|at| r.ends(issued_at, at)) {
                 return true;
             }
         }
@@ -200,6 +198,20 @@ impl Revocations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether a revocation recorded under `key` at `revoked_at` ends
+    /// session `sid` with `refs`, issued at `issued_at`.
+    fn ends(
+        key: &str,
+        sid: &str,
+        refs: &ProviderRefs,
+        issued_at: UnixTime,
+        revoked_at: u64,
+    ) -> bool {
+        Revoke::naming(sid, Some(refs))
+            .iter()
+            .any(|r| r.key() == key && r.ends(issued_at, revoked_at))
+    }
 
     #[test]
     fn digests_depend_on_the_issuer_and_hide_the_value() {
