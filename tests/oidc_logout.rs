@@ -191,67 +191,43 @@ fn claims_with(edit: impl Fn(&mut serde_json::Map<String, Value>)) -> Value {
     c
 }
 
+/// `refused`, for a token the genuine key signs with edited claims.
+fn refused_with(name: &str, edit: impl Fn(&mut serde_json::Map<String, Value>)) {
+    let claims = claims_with(edit);
+    refused(name, |p| signed(p, claims.clone()));
+}
+
 #[test]
 fn refuses_a_logout_token_from_another_issuer() {
-    refused("iss", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.insert("iss".into(), json!("https://evil.example"));
-            }),
-        )
+    refused_with("iss", |c| {
+        c.insert("iss".into(), json!("https://evil.example"));
     });
 }
 
 #[test]
 fn refuses_a_logout_token_for_another_client() {
-    refused("aud", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.insert("aud".into(), json!("someone-else"));
-            }),
-        )
+    refused_with("aud", |c| {
+        c.insert("aud".into(), json!("someone-else"));
     });
 }
 
 #[test]
 fn refuses_a_logout_token_without_the_backchannel_logout_event() {
-    refused("no events", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.remove("events");
-            }),
-        )
+    refused_with("no events", |c| {
+        c.remove("events");
     });
-    refused("other event", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.insert("events".into(), json!({"urn:other": {}}));
-            }),
-        )
+    refused_with("other event", |c| {
+        c.insert("events".into(), json!({"urn:other": {}}));
     });
-    refused("event not an object", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.insert("events".into(), json!({ EVENT: "yes" }));
-            }),
-        )
+    refused_with("event not an object", |c| {
+        c.insert("events".into(), json!({ EVENT: "yes" }));
     });
 }
 
 #[test]
 fn refuses_a_logout_token_carrying_a_nonce_and_an_id_token_posted_as_one() {
-    refused("nonce", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.insert("nonce".into(), json!("n"));
-            }),
-        )
+    refused_with("nonce", |c| {
+        c.insert("nonce".into(), json!("n"));
     });
     refused("id_token", |p| {
         p.sign(standard_claims("n", "alice"), T0, T0 + 300)
@@ -260,22 +236,12 @@ fn refuses_a_logout_token_carrying_a_nonce_and_an_id_token_posted_as_one() {
 
 #[test]
 fn refuses_a_logout_token_without_sub_and_sid_or_without_jti() {
-    refused("no subject", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.remove("sub");
-                c.remove("sid");
-            }),
-        )
+    refused_with("no subject", |c| {
+        c.remove("sub");
+        c.remove("sid");
     });
-    refused("no jti", |p| {
-        signed(
-            p,
-            claims_with(|c| {
-                c.remove("jti");
-            }),
-        )
+    refused_with("no jti", |c| {
+        c.remove("jti");
     });
 }
 

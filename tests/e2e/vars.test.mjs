@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runMiniflare, hubgateModule, DEFAULT_DURABLE_OBJECTS } from './support/worker.mjs';
 
-test('non-string vars (a boolean, a number, an array, an object) are read as the check CLI reads them', async () => {
-  const w = await runMiniflare({
+/** The built worker with these vars beside a fixed base (any JSON values, as Workers hand them over). */
+function withVars(vars) {
+  return runMiniflare({
     ...hubgateModule(),
     compatibilityDate: '2025-09-01',
     kvNamespaces: ['JWKS_CACHE', 'NONCES'],
@@ -18,14 +19,20 @@ test('non-string vars (a boolean, a number, an array, an object) are read as the
       SESSION_SECRET: 'vars-test-secret-0123456789abcdef-0123456789',
       OAUTH_CLIENT_ID: 'c',
       OAUTH_CLIENT_SECRET: 's',
-      OAUTH2_AUTHORIZE_URL: 'http://127.0.0.1:9/authorize',
-      OAUTH2_TOKEN_URL: 'http://127.0.0.1:9/token',
-      OAUTH2_USERDATA_URL: 'http://127.0.0.1:9/me',
-      AUTO_LOGIN: true,
-      SESSION_MAX_AGE: 3600,
-      ALLOWED_USERS: ['alice', 'bob'],
-      OAUTH_EXTRA_AUTHORIZE_PARAMS: { prompt: 'login' },
+      ...vars,
     },
+  });
+}
+
+test('non-string vars (a boolean, a number, an array, an object) are read as the check CLI reads them', async () => {
+  const w = await withVars({
+    OAUTH2_AUTHORIZE_URL: 'http://127.0.0.1:9/authorize',
+    OAUTH2_TOKEN_URL: 'http://127.0.0.1:9/token',
+    OAUTH2_USERDATA_URL: 'http://127.0.0.1:9/me',
+    AUTO_LOGIN: true,
+    SESSION_MAX_AGE: 3600,
+    ALLOWED_USERS: ['alice', 'bob'],
+    OAUTH_EXTRA_AUTHORIZE_PARAMS: { prompt: 'login' },
   });
   try {
     const r = await w.fetch('/hub/login', { headers: { accept: 'text/html' } });
@@ -43,19 +50,9 @@ test('non-string vars (a boolean, a number, an array, an object) are read as the
 });
 
 test('a var of the wrong shape is a configuration error, not ignored', async () => {
-  const w = await runMiniflare({
-    ...hubgateModule(),
-    compatibilityDate: '2025-09-01',
-    kvNamespaces: ['JWKS_CACHE', 'NONCES'],
-    durableObjects: structuredClone(DEFAULT_DURABLE_OBJECTS),
-    bindings: {
-      HUB_ORIGIN: 'http://127.0.0.1:9',
-      SESSION_SECRET: 'vars-test-secret-0123456789abcdef-0123456789',
-      OAUTH_CLIENT_ID: 'c',
-      OAUTH_CLIENT_SECRET: 's',
-      OIDC_ISSUER: 'http://127.0.0.1:9',
-      SESSION_MAX_AGE: 5,
-    },
+  const w = await withVars({
+    OIDC_ISSUER: 'http://127.0.0.1:9',
+    SESSION_MAX_AGE: 5,
   });
   try {
     const r = await w.fetch('/hub/login', { headers: { accept: 'application/json' } });
