@@ -94,14 +94,25 @@ fn github(io: &TestIo, email: Value, orgs_pages: Vec<Value>, teams: Value) {
     });
 }
 
-fn gh_app(more: &[(&'static str, &'static str)]) -> App {
+/// A plain OAuth 2.0 preset at `url` (its `<PRESET>_URL` binding), with
+/// no allow list of its own.
+fn oauth2_preset(
+    preset: &'static str,
+    url_binding: &'static str,
+    url: &'static str,
+    more: &[(&'static str, &'static str)],
+) -> App {
     let mut base = no_oidc();
     base.extend_from_slice(&[
-        ("OAUTH_PROVIDER", "github"),
-        ("GITHUB_URL", GH),
+        ("OAUTH_PROVIDER", preset),
+        (url_binding, url),
         ("ALLOWED_USERS", ""),
     ]);
     with(&base, more)
+}
+
+fn gh_app(more: &[(&'static str, &'static str)]) -> App {
+    oauth2_preset("github", "GITHUB_URL", GH, more)
 }
 
 #[test]
@@ -295,13 +306,7 @@ fn gitlab(io: &TestIo, members: &'static [(&'static str, u16, u64)]) {
 }
 
 fn gl_app(more: &[(&'static str, &'static str)]) -> App {
-    let mut base = no_oidc();
-    base.extend_from_slice(&[
-        ("OAUTH_PROVIDER", "gitlab"),
-        ("GITLAB_URL", GL),
-        ("ALLOWED_USERS", ""),
-    ]);
-    with(&base, more)
+    oauth2_preset("gitlab", "GITLAB_URL", GL, more)
 }
 
 #[test]
