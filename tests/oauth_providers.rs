@@ -29,7 +29,7 @@ fn two(more: &[(&'static str, &'static str)]) -> App {
         ("OAUTH_PROVIDERS", p),
         ("PARTNER_SECRET", "partner-secret"),
         ("LOGIN_SERVICE", "Home IdP"),
-        ("ALLOWED_USERS", "alice,bob"),
+        ("ALLOWED_USERS", "alice,partner:bob"),
     ];
     all.extend_from_slice(more);
     app(&all)
@@ -101,11 +101,47 @@ fn a_named_provider_has_its_own_authorize_redirect_and_callback() {
         .headers
         .get("authorization")
         .is_some_and(|h| h.starts_with("Basic ")));
+    // A second provider's users carry its name (USERNAME_NAMESPACE).
     assert!(last_hub_login(&io)
         .headers
         .0
         .iter()
-        .any(|(_, v)| v == "bob"));
+        .any(|(_, v)| v == "partner:bob"));
+}
+
+/// The partner's IdP says its user is "alice", as the home IdP's alice.
+fn partner_says_alice(a: &App, io: &TestIo) -> Response {
+    io.route(&format!("{PLAIN}/token"), |_| {
+        json_response(200, json!({"access_token": "pt", "token_type": "Bearer"}))
+    });
+    io.route(&format!("{PLAIN}/me"), |_| {
+        json_response(200, json!({"login": "alice"}))
+    });
+    let (r, state) = start(a, io, "/hub/oauth_login/partner");
+    let cb = format!(
+        "/hub/oauth_callback/partner?code=c&state={}",
+        urlenc(&state)
+    );
+    respond(a, with_cookies(get(&cb), &r), io)
+}
+
+#[test]
+fn a_second_provider_cannot_assert_a_user_of_the_first() {
+    let (a, io) = (two(&[]), TestIo::new());
+    assert_eq!(
+        partner_says_alice(&a, &io).status,
+        403,
+        "partner:alice is in no allow list"
+    );
+    assert!(io.hub_calls.borrow().is_empty(), "nothing reached the hub");
+    // Everyone let in: the hub still sees the partner's alice apart from alice.
+    let (a, io) = (two(&[("ALLOW_ALL", "true")]), TestIo::new());
+    assert_eq!(partner_says_alice(&a, &io).status, 302);
+    let user = last_hub_login(&io)
+        .headers
+        .get("x-forwarded-user")
+        .map(str::to_string);
+    assert_eq!(user.as_deref(), Some("partner:alice"));
 }
 
 #[test]

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 /// auth_state rides in the session (cookie or KV) and the assertion.
 pub const MAX_AUTH_STATE_BYTES: usize = 1536;
 
-/// How LTI usernames are kept apart from other sources' (`USERNAME_NAMESPACE`).
+/// How usernames of LTI platforms and of `OAUTH_PROVIDERS` entries are kept
+/// apart from other sources' (`USERNAME_NAMESPACE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Namespace {
     /// Usernames as asserted: the same email from an LMS and an IdP is one account.
@@ -58,7 +59,8 @@ impl IdentitySettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Vouch {
     /// An identity provider: OAuthenticator's allow/admin/block rules.
-    IdentityProvider,
+    /// `name` is its `OAUTH_PROVIDERS` entry (`""`: the top-level provider).
+    IdentityProvider { name: String },
     /// A registered LTI platform (as with ltiauthenticator): every launch
     /// is allowed unless `BLOCKED_USERS` names the user; admin comes from
     /// the launch's roles only, never from course names.
@@ -112,6 +114,14 @@ pub fn build(settings: &IdentitySettings, a: Asserted) -> Result<Built, Identity
     let namespaced = match (&a.vouch, settings.namespace) {
         (Vouch::Platform { .. }, Namespace::Method) => format!("lti:{raw}"),
         (Vouch::Platform { name, .. }, Namespace::Platform) => format!("{name}:{raw}"),
+        // A second identity provider may assert any username: its users are
+        // `<name>:<user>`, so it can never name a user of the top-level
+        // provider (USERNAME_NAMESPACE=none merges them on purpose).
+        (Vouch::IdentityProvider { name }, Namespace::Method | Namespace::Platform)
+            if !name.is_empty() =>
+        {
+            format!("{name}:{raw}")
+        }
         _ => raw,
     };
     let username = settings
@@ -140,7 +150,7 @@ pub fn build(settings: &IdentitySettings, a: Asserted) -> Result<Built, Identity
         dropped.push("groups");
     }
     let admin = match &a.vouch {
-        Vouch::IdentityProvider => {
+        Vouch::IdentityProvider { .. } => {
             decide_with(&settings.rules, &username, &groups, a.allowed_by_provider)?.admin
         }
         Vouch::Platform { admin_by_role, .. } => {

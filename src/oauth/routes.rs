@@ -324,7 +324,9 @@ fn asserted(c: &OAuthCtx<'_>, claims: serde_json::Value) -> Result<Asserted, OAu
         })?;
     Ok(Asserted {
         method: LoginMethod::Oauth,
-        vouch: Vouch::IdentityProvider,
+        vouch: Vouch::IdentityProvider {
+            name: oauth.name.clone(),
+        },
         raw_username,
         email: provider.email(&claims),
         groups: provider.groups(oauth, c.groups_claim, &claims),
