@@ -131,7 +131,7 @@ pub async fn backchannel(
             "revoked",
             match revoke {
                 Revoke::ProviderSession(_) => "provider session",
-                Revoke::UserBefore(_) => "every earlier session of the user",
+                Revoke::UserBefore(_) => "every session of the user",
                 Revoke::Session(_) => "one session",
             },
         )],
